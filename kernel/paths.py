@@ -1,0 +1,151 @@
+"""Data-dir layout and path confinement (api.md §1.10, §1.12; nodes.md N8).
+
+Every path a client or a graph sends for a data-dir folder goes through :func:`confine`; nothing
+else in nodeloom joins user strings onto folders.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import attrs
+
+AREAS = ("graphs", "presets", "custom_nodes", "models", "images", "libs", "temp", "state")
+
+_WINDOWS_DEVICES = re.compile(r"^(con|prn|aux|nul|com[1-9]|lpt[1-9])(\..*)?$", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class PathError(ValueError):
+    """A client path that breaks the confinement rules; ``str()`` is the user-facing reason."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"Invalid path '{path}': {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def check_relpath(path: object, *, allow_empty: bool = False, single_segment: bool = False) -> str:
+    """Check the textual rules 1–4 of api.md §1.12 and return the path."""
+    if not isinstance(path, str):
+        raise PathError(str(path), "must be a string")
+    if path == "":
+        if allow_empty:
+            return path
+        raise PathError(path, "must not be empty")
+    if len(path) > 1024:
+        raise PathError(path, "longer than 1024 characters")
+    if _CONTROL.search(path):
+        raise PathError(path, "contains a control character")
+    if "\\" in path:
+        raise PathError(path, "contains a backslash")
+    if path.startswith("/"):
+        raise PathError(path, "must be relative")
+    segments = path.split("/")
+    if single_segment and len(segments) > 1:
+        raise PathError(path, "must be a file name, not a path")
+    for seg in segments:
+        if seg == "":
+            raise PathError(path, "contains an empty segment")
+        if seg in (".", ".."):
+            raise PathError(path, f"contains a '{seg}' segment")
+        if seg.startswith("."):
+            raise PathError(path, "a segment starts with '.'")
+        if ":" in seg:
+            raise PathError(path, "a segment contains ':'")
+        if len(seg.encode("utf-8")) > 255:
+            raise PathError(path, "a segment is longer than 255 bytes")
+    return path
+
+
+def confine(root: str | os.PathLike[str], path: str, **rules: bool) -> Path:
+    """Join a checked relpath onto ``root`` and make sure symlinks do not lead outside it."""
+    check_relpath(path, **rules)
+    base = Path(root).resolve()
+    target = (base / path) if path else base
+    resolved = target.resolve()
+    if resolved != base and base not in resolved.parents:
+        raise PathError(path, "leaves its folder")
+    return target
+
+
+def check_safe_name(name: object) -> str:
+    """Graph names become file names as they are (api.md §1.12 name rules)."""
+    if not isinstance(name, str) or not name:
+        raise NameError_(str(name), "must be a non-empty string")
+    if len(name) > 128:
+        raise NameError_(name, "longer than 128 characters")
+    if _CONTROL.search(name) or any(c in name for c in '/\\:*?"<>|'):
+        raise NameError_(name, "contains a forbidden character")
+    if name.startswith(".") or name[0].isspace() or name.endswith(".") or name[-1].isspace():
+        raise NameError_(name, "starts or ends with '.' or whitespace")
+    if _WINDOWS_DEVICES.match(name):
+        raise NameError_(name, "is a reserved device name")
+    return name
+
+
+class NameError_(ValueError):  # noqa: N801 - avoids shadowing the builtin NameError
+    """An invalid graph name; ``str()`` is the user-facing message."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"Invalid name '{name}': {reason}")
+        self.name = name
+        self.reason = reason
+
+
+@attrs.frozen
+class DataDir:
+    """The server's data dir and its areas."""
+
+    root: Path = attrs.field(converter=lambda p: Path(p).expanduser())
+
+    def area(self, name: str) -> Path:
+        return self.root / name
+
+    def ensure(self) -> DataDir:
+        """Create the layout (the root with mode 0700 when we create it)."""
+        if not self.root.exists():
+            self.root.mkdir(parents=True, mode=0o700)
+        for name in AREAS:
+            self.area(name).mkdir(exist_ok=True)
+        (self.root / "temp" / "uploads").mkdir(exist_ok=True)
+        return self
+
+    def resolve(self, area: str, path: str, **rules: bool) -> Path:
+        return confine(self.area(area), path, **rules)
+
+
+@attrs.frozen
+class NodePaths:
+    """What ``NodeCall.paths`` offers node bodies: confined lookups under the data dir.
+
+    ``samples`` are extra folders searched first for ``data/samples/...`` paths (packs add theirs).
+    """
+
+    data_dir: DataDir | None
+    samples: tuple[Path, ...] = ()
+
+    def resolve(self, area: str, path: str, node: str = "node") -> Path:
+        """Resolve a param path for reading or writing under ``area`` (models, images, libs...).
+
+        ``/temp/...`` paths (the form the upload API returns) resolve read-only under ``temp``.
+        Any confinement failure raises ``ValueError`` with nodes.md N8's message.
+        """
+        if self.data_dir is None:
+            raise ValueError(f"{node}: no data directory is configured for reading '{path}'")
+        try:
+            if path.startswith("/temp/"):
+                return self.data_dir.resolve("temp", path[len("/temp/") :])
+            if path.startswith("data/samples/"):
+                rest = path[len("data/samples/") :]
+                for folder in self.samples:
+                    candidate = confine(folder, rest)
+                    if candidate.exists():
+                        return candidate
+            return self.data_dir.resolve(area, path)
+        except PathError:
+            raise ValueError(
+                f"{node}: path '{path}' must stay inside the {area} directory"
+            ) from None
