@@ -1,0 +1,1 @@
+"""One module per palette category; every node declared in a module here is registered."""
