@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -149,3 +151,43 @@ class NodePaths:
             raise ValueError(
                 f"{node}: path '{path}' must stay inside the {area} directory"
             ) from None
+
+
+# -- helpers for file params of nodes (nodes.md N8) ---------------------------------------------
+
+def resolve_file(call: Any, area: str, path: str, node_name: str) -> Path:
+    """Resolve a path param under a data-dir area (or the bundled samples / uploads)."""
+    paths = getattr(call, "paths", None)
+    if paths is None:
+        raise ValueError(f"{node_name}: no data directory is available to resolve '{path}'")
+    return paths.resolve(area, path, node=node_name)
+
+
+def paths_of(env: Any) -> NodePaths | None:
+    """The NodePaths in a fingerprint's ``env``: a NodePaths, a DataDir, or an object carrying one."""
+    if isinstance(env, NodePaths):
+        return env
+    if isinstance(env, DataDir):
+        return NodePaths(env)
+    carried = getattr(env, "paths", None)
+    return carried if isinstance(carried, NodePaths) else None
+
+
+def file_fingerprint(
+    area: str, param: str, node_name: str
+) -> Callable[[Mapping[str, Any], Any], str | None]:
+    """A NodeSpec ``fingerprint``: the resolved file's path, size and mtime_ns (None when absent)."""
+
+    def fingerprint(params: Mapping[str, Any], env: Any) -> str | None:
+        paths = paths_of(env)
+        raw = params.get(param)
+        if paths is None or not isinstance(raw, str) or not raw:
+            return None
+        try:
+            resolved = paths.resolve(area, raw, node=node_name)
+            st = resolved.stat()
+        except (OSError, ValueError):
+            return None
+        return f"{resolved}:{st.st_size}:{st.st_mtime_ns}"
+
+    return fingerprint

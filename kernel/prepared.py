@@ -101,6 +101,7 @@ class PreparedGraph:
     expansion: Mapping[str, tuple[str, str]] = attrs.field(factory=dict)
     graph: Any = None  # the normalised, expanded kernel.graph.Graph
     name: str = "Untitled"
+    run_seed: int | None = None  # the run seed the node seeds were derived from (engine.md §4.10)
 
     def node(self, node_id: str) -> PreparedNode:
         for n in self.nodes:

@@ -34,3 +34,11 @@ def register_nodes(register):
     for module in _node_modules():
         for spec in collect_specs(module):
             register(spec)
+
+
+@hookimpl
+def register_run_extensions(register):
+    # Lazy: importing the plugin module itself stays torch-free until a hook runs.
+    from nodeloom.torchkit import TorchRunExtension
+
+    register(TorchRunExtension())

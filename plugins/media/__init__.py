@@ -1,1 +1,12 @@
-"""placeholder"""
+"""The media plugin: image file nodes (nodes.md §2.13; Tier-2 readers and writers come later)."""
+
+from __future__ import annotations
+
+from nodeloom.kernel import hookimpl
+
+from . import nodes as _nodes
+
+
+@hookimpl
+def register_nodes(register):
+    register([_nodes.image_reader])

@@ -1,1 +1,12 @@
-"""placeholder"""
+"""The models plugin: weight file nodes ``ModelLoader`` and ``ModelSaver`` (nodes.md §2.22)."""
+
+from __future__ import annotations
+
+from nodeloom.kernel import hookimpl
+
+from . import nodes as _nodes
+
+
+@hookimpl
+def register_nodes(register):
+    register([_nodes.model_loader, _nodes.model_saver])

@@ -1,1 +1,1 @@
-"""placeholder"""
+"""The web UI plugin: serves the single-page node editor (not built yet)."""

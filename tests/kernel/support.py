@@ -227,3 +227,121 @@ def e(source: str, sport: str, target: str, tport: str, edge_id: str | None = No
     if edge_id is not None:
         out["id"] = edge_id
     return out
+
+
+# -- engine.md §1.9 example (added for the graph/preset/prepare tests) ----------------------------
+#
+# Pure-Python stand-ins for the example's node types: tensors are nested lists of floats, so the
+# example's numbers can be checked without torch.
+
+
+def _map_nested(value: Any, fn) -> Any:
+    return [_map_nested(v, fn) for v in value] if isinstance(value, list) else fn(value)
+
+
+def _softmax_rows(value: Any) -> Any:
+    import math
+
+    if value and not isinstance(value[0], list):
+        top = max(value)
+        exps = [math.exp(v - top) for v in value]
+        total = sum(exps)
+        return [v / total for v in exps]
+    return [_softmax_rows(row) for row in value]
+
+
+TENSOR_INPUT = NodeSpec(
+    name="TensorInput",
+    category="Data",
+    execute=lambda call: {"tensor": _map_nested(call.params["values"], float)},
+    outputs=(PortSpec("tensor", "TENSOR"),),
+    params=(
+        ParamSpec("shape", "string", "1"),
+        ParamSpec("dtype", "select", "float32", options=("float32", "float64")),
+        ParamSpec("value_mode", "select", "zeros", options=("zeros", "explicit")),
+        ParamSpec("values", "tensor_grid", None),
+        ParamSpec("seed", "int", 0, min_value=0),
+    ),
+)
+SCALAR_MULTIPLY = NodeSpec(
+    name="ScalarMultiply",
+    category="Tensor Operations",
+    execute=lambda call: {"tensor": _map_nested(call.inputs["tensor"], lambda v: v * call.params["scalar"])},
+    inputs=(PortSpec("tensor", "TENSOR"),),
+    outputs=(PortSpec("tensor", "TENSOR"),),
+    params=(ParamSpec("scalar", "float", 1.0),),
+)
+SOFTMAX = NodeSpec(
+    name="Softmax",
+    category="Tensor Operations",
+    execute=lambda call: {"tensor": _softmax_rows(call.inputs["tensor"])},
+    inputs=(PortSpec("tensor", "TENSOR"),),
+    outputs=(PortSpec("tensor", "TENSOR"),),
+    params=(ParamSpec("dim", "int", -1),),
+)
+GRAPH_OUTPUT = NodeSpec(
+    name="GraphOutput",
+    category="Data Flow",
+    execute=lambda call: {"value": call.inputs["value"]},
+    inputs=(PortSpec("value", "ANY"),),
+    params=(ParamSpec("name", "string", "output"), ParamSpec("description", "string", "")),
+)
+LINEAR = NodeSpec(
+    name="Linear",
+    category="Layers",
+    execute=lambda call: {"tensor": call.inputs["tensor"]},
+    inputs=(PortSpec("tensor", "TENSOR"),),
+    outputs=(PortSpec("tensor", "TENSOR"),),
+    params=(ParamSpec("in_features", "int", 1, min_value=1), ParamSpec("out_features", "int", 1, min_value=1)),
+)
+EXAMPLE_SPECS = (START, PRINT, TENSOR_INPUT, SCALAR_MULTIPLY, SOFTMAX, GRAPH_OUTPUT, LINEAR)
+
+
+def example_graph() -> dict:
+    """The graph of engine.md §1.9, verbatim (a fresh copy on every call)."""
+    return {
+        "format_version": 1,
+        "name": "scaled-softmax",
+        "description": "Halves a fixed 2x2 tensor inside an embedded preset, applies a row softmax, prints and returns it.",
+        "nodes": [
+            {"id": "start", "type": "Start", "position": {"x": 0, "y": 0}, "data": {"params": {}}},
+            {"id": "x", "type": "TensorInput", "position": {"x": 180, "y": 0},
+             "data": {"params": {"shape": "2,2", "dtype": "float32", "value_mode": "explicit",
+                                 "values": [[1, 2], [3, 4]], "seed": 0}}},
+            {"id": "blk", "type": "preset:Scale Then Softmax", "position": {"x": 380, "y": 0},
+             "data": {"params": {}, "internalParams": {"scale": {"scalar": 0.5}}}},
+            {"id": "show", "type": "Print", "position": {"x": 600, "y": 0}, "data": {"params": {"label": "probs"}}},
+            {"id": "result", "type": "GraphOutput", "position": {"x": 800, "y": 0},
+             "data": {"params": {"name": "probs", "description": "row-wise softmax of x/2"}}},
+            {"id": "draft", "type": "Linear", "position": {"x": 380, "y": 220},
+             "data": {"params": {"in_features": 2, "out_features": 3}}},
+            {"id": "memo", "type": "note", "position": {"x": 380, "y": -140},
+             "data": {"noteKind": "text", "noteContent": "0.5 keeps the softmax soft", "noteColor": "#c8e6c9",
+                      "boundToNodeId": "blk", "boundOffset": {"x": 0, "y": -140}, "noteWidth": 200, "noteHeight": 70}},
+        ],
+        "edges": [
+            {"id": "t0", "source": "start", "sourceHandle": "trigger", "target": "x", "targetHandle": "", "type": "trigger"},
+            {"id": "d1", "source": "x", "sourceHandle": "tensor", "target": "blk", "targetHandle": "x"},
+            {"id": "d2", "source": "blk", "sourceHandle": "probs", "target": "show", "targetHandle": "value"},
+            {"id": "d3", "source": "show", "sourceHandle": "value", "target": "result", "targetHandle": "value", "type": "data"},
+        ],
+        "presets": [
+            {"preset_name": "Scale Then Softmax", "category": "Custom",
+             "description": "Multiply by a constant, then softmax over the last dim.", "tags": ["example"],
+             "nodes": [{"id": "scale", "type": "ScalarMultiply", "params": {"scalar": 1.0}},
+                       {"id": "sm", "type": "Softmax", "params": {"dim": -1}}],
+             "edges": [{"source": "scale", "sourceHandle": "tensor", "target": "sm", "targetHandle": "tensor"}],
+             "exposed_inputs": [{"name": "x", "internal_node": "scale", "internal_port": "tensor",
+                                 "data_type": "TENSOR", "description": "input"}],
+             "exposed_outputs": [{"name": "probs", "internal_node": "sm", "internal_port": "tensor",
+                                  "data_type": "TENSOR", "description": "probabilities"}],
+             "exposed_params": [{"internal_node": "scale", "param_name": "scalar", "display_name": "Scale",
+                                 "group": "Scale"}]},
+        ],
+        "segmentGroups": [{"id": "seg-1", "headNodeId": "x", "tailNodeId": "blk"}],
+    }
+
+
+def example_snapshot(**kw: Any) -> RegistrySnapshot:
+    """A snapshot with the §1.9 example's node types (plus ``kw`` as for :func:`make_snapshot`)."""
+    return make_snapshot(EXAMPLE_SPECS, **kw)

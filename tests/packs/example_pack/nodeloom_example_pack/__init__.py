@@ -1,0 +1,1 @@
+"""An example third-party nodeloom pack (pure Python, no torch)."""
