@@ -11,7 +11,7 @@ import pytest
 from quart.testing.connections import WebsocketResponseError
 
 from nodeloom.api import SettingsError, auth
-from tests.api.conftest import TOKEN, auth_headers, client_for
+from tests.api.support import TOKEN, auth_headers, client_for
 
 MUTATING = ["POST", "PUT", "PATCH", "DELETE"]
 
