@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from quart import Blueprint, Quart, current_app
+from quart import Quart, current_app
 
 from nodeloom.api.errors import install_error_handlers
 from nodeloom.api.guards import CorsPolicy, HostGuard, LimitedRequest, install_guards
@@ -68,9 +68,9 @@ def create_app(kernel: Any, settings: Settings, *, interfaces: Any = interface_a
 def mount_routes(app: Quart, routes: Any) -> None:
     """Register route blueprints, remembering which plugin each came from.
 
-    ``routes`` is what the kernel collected: ``(plugin id, blueprint)`` pairs, a mapping of plugin
-    id to blueprint(s), objects with ``plugin``/``blueprint`` attributes, or bare blueprints. A
-    blueprint that fails to mount is logged and skipped; the other plugins' routes still work.
+    ``routes`` is what the kernel collected (``Kernel.routes``: ``(plugin id, blueprint)`` pairs);
+    bare blueprints are accepted too and belong to no plugin. A blueprint that fails to mount is
+    logged and skipped; the other plugins' routes still work.
     """
     state = state_of(app)
     for plugin_id, blueprint in _route_entries(routes):
@@ -85,25 +85,15 @@ def mount_routes(app: Quart, routes: Any) -> None:
         state.api_map = None
 
 
-def _route_entries(routes: Any) -> Iterator[tuple[str | None, Blueprint]]:
-    if isinstance(routes, Blueprint):
-        yield None, routes
-        return
-    if isinstance(routes, Mapping):
-        for plugin_id, value in routes.items():
-            for blueprint in [value] if isinstance(value, Blueprint) else list(value):
-                yield plugin_id, blueprint
-        return
-    for entry in routes if isinstance(routes, Iterable) else ():
-        if isinstance(entry, Blueprint):
-            yield None, entry
-        elif isinstance(entry, tuple) and len(entry) == 2:
+def _route_entries(routes: Iterable[Any]) -> Iterator[tuple[str | None, Any]]:
+    for entry in routes:
+        if isinstance(entry, tuple) and len(entry) == 2:
             yield entry[0], entry[1]
         else:
-            yield getattr(entry, "plugin", None), entry.blueprint
+            yield None, entry
 
 
-def _prefix_for(state: AppState, plugin_id: str | None, blueprint: Blueprint) -> str | None:
+def _prefix_for(state: AppState, plugin_id: str | None, blueprint: Any) -> str | None:
     packs = getattr(getattr(state.kernel, "snapshot", None), "packs", {}) or {}
     pack = packs.get(plugin_id) if plugin_id else None
     if pack is None or getattr(pack, "source", "builtin") == "builtin":

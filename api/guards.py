@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 from quart import Quart, Response, current_app, request, websocket
-from quart.wrappers.request import Body, Request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
 
 from nodeloom.api import auth
+from nodeloom.api.bodylimit import LimitedBody, LimitedRequest, body_limit, resolve_body_limit
 from nodeloom.api.errors import ApiError
 from nodeloom.api.netaddr import (
     HostPort,
@@ -27,11 +27,22 @@ from nodeloom.api.netaddr import (
     parse_host_port,
     parse_origin,
 )
-
 from nodeloom.api.state import AppState, current_state
 
 if TYPE_CHECKING:
-    from nodeloom.api.settings import Limits, Settings
+    from nodeloom.api.settings import Settings
+
+__all__ = [
+    "CorsPolicy",
+    "HostGuard",
+    "LimitedRequest",
+    "body_limit",
+    "check_request",
+    "check_websocket",
+    "finish_response",
+    "install_guards",
+    "websocket_origin_allowed",
+]
 
 API_PREFIXES = ("/api/", "/ws/")
 API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
@@ -39,8 +50,6 @@ CORS_EXPOSE = "Content-Disposition, X-Nodeloom-Dtype, X-Nodeloom-Full-Shape"
 CORS_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 CORS_HEADERS = "Content-Type, X-Nodeloom-Token, Authorization"
 CORS_MAX_AGE = "600"
-
-LIMIT_ATTR = "__nodeloom_body_limit__"
 
 
 def host_not_allowed() -> ApiError:
@@ -127,85 +136,6 @@ def _default_port(scheme: str) -> int:
     return 443 if scheme in ("https", "wss") else 80
 
 
-# ---------------------------------------------------------------------------- body limits
-
-
-class LimitedBody(Body):
-    """Quart's request body, counting every received byte against a limit set after routing.
-
-    Quart's own check counts only the bytes still buffered, which a streaming reader keeps
-    draining; counting the total makes the limit hold for streamed uploads too.
-    """
-
-    def __init__(self, expected_content_length: int | None, max_content_length: int | None) -> None:
-        super().__init__(expected_content_length, None)
-        self.received = 0
-        self.limit: int | None = None
-
-    def set_limit(self, limit: int | None) -> None:
-        self.limit = limit
-        if limit is not None and self.received > limit:
-            self._overflow()
-
-    def append(self, data: bytes) -> None:
-        if not data or self._must_raise is not None:
-            return
-        self.received += len(data)
-        if self.limit is not None and self.received > self.limit:
-            self._overflow()
-            return
-        super().append(data)
-
-    async def __anext__(self) -> bytes:
-        # Quart re-checks for an error only before waiting; an overflow during the wait would
-        # otherwise look like the end of the body to a streaming reader.
-        try:
-            data = await super().__anext__()
-        except StopAsyncIteration:
-            if self._must_raise is not None:
-                raise self._must_raise from None
-            raise
-        if self._must_raise is not None:
-            raise self._must_raise
-        return data
-
-    def _overflow(self) -> None:
-        # Drop what was buffered: the request is refused, and the rest of it is ignored as it arrives.
-        self._must_raise = RequestEntityTooLarge()
-        self.clear()
-        self.set_complete()
-
-
-class LimitedRequest(Request):
-    body_class = LimitedBody
-    #: The body limit in force for this request (bytes), used in the 413 message.
-    body_limit: int | None = None
-
-
-LimitSpec = int | str | Callable[["Limits"], int | None] | None
-
-
-def body_limit(limit: LimitSpec, *, slack: int = 0) -> Callable[[Any], Any]:
-    """Give a view its own body limit instead of ``max_json_bytes``.
-
-    ``limit`` is a byte count, the name of a :class:`~nodeloom.api.settings.Limits` field, a
-    function of the limits, or None for no limit. ``slack`` is added (multipart framing).
-    Example: ``@body_limit("max_model_bytes", slack=MULTIPART_SLACK_BYTES)``.
-    """
-
-    def mark(view: Any) -> Any:
-        setattr(view, LIMIT_ATTR, (limit, slack))
-        return view
-
-    return mark
-
-
-def resolve_body_limit(view: Any, limits: Limits) -> int | None:
-    spec, slack = getattr(view, LIMIT_ATTR, ("max_json_bytes", 0))
-    value = spec(limits) if callable(spec) else getattr(limits, spec) if isinstance(spec, str) else spec
-    return None if value is None else int(value) + slack
-
-
 # ---------------------------------------------------------------------------- routing helpers
 
 
@@ -241,7 +171,7 @@ def _is_api_rule(rule: Rule | None) -> bool:
     return rule is not None and rule.rule.startswith(API_PREFIXES)
 
 
-def _routing_error(exc: HTTPException | None, path: str, method: str) -> HTTPException | None:
+def _routing_error(exc: HTTPException | None, path: str) -> HTTPException | None:
     """Normalise a routing failure: no redirects, WebSocket mismatches and UI catch-alls are 404."""
     if exc is None:
         return None
@@ -282,7 +212,7 @@ async def check_request() -> Response | None:
     if auth.needs_token(request.method, request.path):
         if not auth.tokens_match(state.settings.token, auth.token_from_headers(request.headers)):
             raise invalid_token()
-    error = _routing_error(request.routing_exception, request.path, request.method)
+    error = _routing_error(request.routing_exception, request.path)
     if error is not None:
         raise error
     if is_api_path(request.path) and not _is_api_rule(request.url_rule):
@@ -303,7 +233,7 @@ async def check_websocket() -> None:
     given = auth.token_from_websocket(websocket.headers, websocket.args)
     if not auth.tokens_match(state.settings.token, given):
         raise invalid_token()
-    error = _routing_error(websocket.routing_exception, websocket.path, "GET")
+    error = _routing_error(websocket.routing_exception, websocket.path)
     if error is not None:
         raise error
     _check_plugin_enabled(state, websocket.blueprint)

@@ -73,12 +73,16 @@ def serve(host: str, port: int, data_dir: DataDir | str | os.PathLike[str], dev_
     # The token is on disk before the (possibly slow) registry build, so tools can read it early.
     auth.write_token_file(settings.data_dir.root, settings.token)
     kernel = Kernel(settings.data_dir)
-    kernel.start()
     try:
+        kernel.start()
         asyncio.run(run_server(kernel, settings, dev_reload=dev_reload))
     except OSError as exc:
         print(f"error: cannot serve on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+    except KeyboardInterrupt:  # Ctrl+C before the signal handlers were installed
+        raise SystemExit(130) from None
+    finally:
+        kernel.close()
 
 
 async def run_server(

@@ -41,11 +41,9 @@ def _python_snapshot() -> tuple[RegistrySnapshot, Any, Any]:
 
 
 def _tensor_snapshot() -> tuple[RegistrySnapshot, Any, Any]:
-    from nodeloom.kernel.build import build_snapshot_from_plugins
+    from nodeloom.testing import make_kernel
 
-    import nodeloom.plugins.core_nodes as core
-
-    snap = build_snapshot_from_plugins([("core_nodes", core)])
+    snap = make_kernel(builtin=True).snapshot  # the installed built-in catalogue, nothing else
     source = ("TensorCreate", "tensor", {"shape": "8,8", "fill": "ones"})
     step = ("ScalarMultiply", "tensor", "tensor", {"scalar": 1.0001})
     return snap, source, step

@@ -39,7 +39,7 @@ def main() -> None:
         data = DataDir(Path(tmp) / "data").ensure()
         kernel = Kernel(data)
         kernel.start()
-        watcher = kernel.watch(background=True)
+        watcher = kernel.watch()
         time.sleep(1.0)  # let the watcher settle before the first trial
         latencies = []
         try:
@@ -55,7 +55,7 @@ def main() -> None:
                 latencies.append(time.perf_counter() - t0)
                 time.sleep(0.4)  # keep trials apart so each measures a cold change
         finally:
-            watcher.stop()
+            kernel.stop_watching()
     ms = [x * 1e3 for x in latencies]
     print(f"trials={args.trials}")
     print(f"reload latency median: {statistics.median(ms):8.1f} ms  (target < 500 ms)")

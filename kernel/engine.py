@@ -1,10 +1,10 @@
 """The execution engine and the local executor (engine.md §4).
 
-One :class:`Run` executes one prepared graph on an asyncio loop: node bodies run in the run's
+One :class:`Run` executes one prepared graph for an asyncio loop: node bodies run in the run's
 worker threads (coroutine bodies are awaited on the loop), at most ``max_workers`` at a time,
-started in (level, expanded order) as their data predecessors finish. Everything that touches run
-state (scheduling, events, cache, recording) happens on the loop thread; worker threads only run
-bodies and hand their outcome back with ``call_soon_threadsafe``, so no run state needs a lock.
+started in (level, expanded order) as their data predecessors finish. The scheduling state sits
+behind one run lock so that the worker finishing a node can start the next one itself; futures,
+timers and tasks stay on the loop thread, and subscribers get events on the loop, in order.
 
 :class:`LocalExecutor` is the in-process executor behind the ``local`` name (engine.md §8.3);
 :func:`run_graph` is a synchronous convenience for the CLI and tests.
@@ -127,7 +127,7 @@ class RunContext:
         self.env.outputs.record(self.run_id, node_id, port, value)
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class RunResult:
     """What :func:`run_graph` returns: every event, the node results and the terminal event."""
 
@@ -135,6 +135,14 @@ class RunResult:
     events: list[dict[str, Any]]
     results: dict[str, Mapping[str, Any]]
     terminal: dict[str, Any]
+
+    def __repr__(self) -> str:
+        # Never repr the results: asyncio.run (3.11) reprs the main task, result included, when
+        # it checks the SIGINT handler, and printing every tensor of a run took most of its time.
+        return (
+            f"RunResult(run_id={self.run_id!r}, state={self.state!r}, "
+            f"events={len(self.events)}, results={len(self.results)})"
+        )
 
     @property
     def state(self) -> str:
@@ -191,6 +199,8 @@ def _static_eligible(entry: NodeEntry, params: Mapping[str, Any]) -> bool:
 
 @attrs.define(eq=False, slots=True)
 class _Node:
+    """Scheduling state of one executable node (guarded by the run lock)."""
+
     prep: PreparedNode
     order: int
     client_id: str  # the id clients know: the top-level preset instance for members
@@ -221,6 +231,7 @@ class _Instance:
 
 
 def _build_plan(prepared: PreparedGraph, ctx: RunContext) -> dict[str, _Node]:
+    """Per-node wiring, dependency counts and static cache eligibility, in (level, order)."""
     nodes: dict[str, _Node] = {}
     ids = {n.id for n in prepared.nodes}
     incoming: dict[str, list[tuple[str, str, str]]] = {i: [] for i in ids}
@@ -295,9 +306,11 @@ class Run:
     Consumers use :attr:`run_id`, :attr:`state`, :meth:`events`, :meth:`subscribe`,
     :meth:`cancel`, :meth:`wait` and :attr:`results`; the rest is the engine's.
 
-    Sync bodies are driven by callbacks rather than one task per node: the worker posts its
-    outcome to the loop, which handles it directly. That saves a loop iteration and a task per
-    node, which dominates the overhead of cheap nodes.
+    Threading: the scheduling state is guarded by one re-entrant run lock and may be advanced from
+    any thread. A worker that finishes a node records it and, when that makes another sync node
+    ready, runs it itself instead of handing back to the loop: a chain of cheap nodes then costs
+    no thread switch per node. Loop-only objects (futures, timers, tasks) are touched only on the
+    loop thread (:meth:`_on_loop`), and events reach subscribers on the loop, in ``seq`` order.
     """
 
     def __init__(self, spec: RunSpec, env: RunEnvironment) -> None:
@@ -312,10 +325,13 @@ class Run:
             _LinkedEvent(spec.cancel_event) if spec.cancel_event is not None else threading.Event()
         )
         self.context: RunContext | None = None
+        self._lock = threading.RLock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
         self._task: asyncio.Task | None = None
         self._terminal: asyncio.Future | None = None
         self._idle: asyncio.Future | None = None  # resolved when scheduling is over
+        self._idle_signalled = False
         self._drained: asyncio.Future | None = None  # set while stopping: no body in flight
         self._cancel_reason: str | None = None
         self._failure: tuple[str, str] | None = None
@@ -327,6 +343,8 @@ class Run:
         self._retrying: set[str] = set()
         self._active = 0  # nodes holding a worker slot (running or waiting to retry)
         self._pumping = False
+        self._claimer: int | None = None  # worker thread that may run the next sync node itself
+        self._claimed: _Node | None = None
         self._pool: WorkerPool | None = None
         self._released = False
         self._node_options = spec.options.node_options()
@@ -362,25 +380,27 @@ class Run:
         index = max(after_seq, 0)
         loop = asyncio.get_running_loop()
         waiter: list[asyncio.Future] = []
+        sink = self.sink
 
         def wake() -> None:
             if waiter and not waiter[0].done():
                 waiter[0].set_result(None)
 
-        self.sink.add_listener(wake)
+        sink.add_listener(wake)
         try:
             while True:
-                events = self.sink.events
-                while index < len(events):
-                    event = events[index]
+                while index < sink.delivered:
+                    event = sink.events[index]
                     index += 1
                     yield event
-                if self.sink.closed:
+                if sink.closed and index >= len(sink.events):
                     return
                 waiter[:] = [loop.create_future()]
+                if index < sink.delivered:  # delivered while we were yielding
+                    continue
                 await waiter[0]
         finally:
-            self.sink.remove_listener(wake)
+            sink.remove_listener(wake)
 
     def subscribe(self, callback: Subscriber, *, after_seq: int = 0) -> None:
         """Push delivery on the loop thread: past events with ``seq > after_seq``, then live ones."""
@@ -401,20 +421,20 @@ class Run:
         return await self.wait()
 
     def request_cancel(self, reason: str = "stop") -> None:
-        """Set the cancellation flag without waiting (call on the run's loop thread).
+        """Set the cancellation flag without waiting (any thread).
 
         The first reason wins. From here on no node starts and no node event is emitted.
         """
-        if self.sink.closed or self._cancel_reason is not None:
-            return
-        self._cancel_reason = reason
-        self._suppress_node_events = True
-        self._stop()
+        with self._lock:
+            if self.sink.closed or self._cancel_reason is not None:
+                return
+            self._cancel_reason = reason
+            self._suppress_node_events = True
+            self._stop()
 
     def cancel_threadsafe(self, reason: str = "stop") -> None:
-        """:meth:`request_cancel` from any thread (signal handlers, a CLI's main thread)."""
-        if self._loop is not None:
-            _post(self._loop, self.request_cancel, reason)
+        """Alias of :meth:`request_cancel`, named for callers outside the loop (signal handlers)."""
+        self.request_cancel(reason)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -422,9 +442,19 @@ class Run:
         """Schedule the run on the running loop; events start on the next loop iteration."""
         loop = asyncio.get_running_loop()
         self._loop = loop
+        self._loop_thread = threading.get_ident()
+        self.sink.bind(loop)
         self._terminal = loop.create_future()
         self._idle = loop.create_future()
         self._task = loop.create_task(self._main(), name=f"nodeloom-run-{self.run_id}")
+
+    def _on_loop(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the loop thread: now when already there, else posted."""
+        if threading.get_ident() == self._loop_thread:
+            fn(*args)
+        else:
+            assert self._loop is not None
+            _post(self._loop, fn, *args)
 
     async def _main(self) -> None:
         assert self._loop is not None and self._terminal is not None
@@ -437,15 +467,20 @@ class Run:
         except Exception as exc:  # an engine bug must still end the run with one terminal event
             log.exception("run %s failed inside the engine", self.run_id)
             message = f"Internal engine error: {_error_message(exc)}"
-            self._emit_start_if_missing()
-            fields = {"error": message, "node_id": None, "errors": [message], "warnings": []}
-            self._emit(EXECUTION_ERROR, fields)
+            with self._lock:
+                self._emit_start_if_missing()
+                fields = {"error": message, "node_id": None, "errors": [message], "warnings": []}
+                self._emit(EXECUTION_ERROR, fields)
         finally:
             if timer is not None:
                 timer.cancel()
-            if not self.sink.closed:  # cancelled from outside (loop shutdown): still one terminal
-                self._emit_start_if_missing()
-                self._emit(EXECUTION_STOPPED, {"reason": self._cancel_reason or "shutdown", "warnings": []})
+            with self._lock:
+                if not self.sink.closed:  # cancelled from outside (loop shutdown): still a terminal
+                    self._emit_start_if_missing()
+                    reason = self._cancel_reason or "shutdown"
+                    self._emit(EXECUTION_STOPPED, {"reason": reason, "warnings": []})
+                self._stopping = True
+            self.sink.flush()
             if self._pool is not None:
                 self._pool.shutdown()
             if self.context is not None:
@@ -499,6 +534,7 @@ class Run:
             results=self.results,
         )
         self.context = ctx
+        self._pool = WorkerPool(options.max_workers, f"nodeloom-{self.run_id[:8]}")
         # A reused run_id starts from an empty output store entry (api.md §2.10).
         env.outputs.clear(self.run_id)
 
@@ -534,7 +570,7 @@ class Run:
             fields = {"error": "; ".join(errors), "node_id": None, "errors": errors, "warnings": []}
             self._emit(EXECUTION_ERROR, fields)
             return
-        if self._cancel_reason is None and self.cancel_event.is_set():
+        if self.cancel_event.is_set():
             self.request_cancel("stop")  # a linked parent run was cancelled meanwhile
         if self._cancel_reason is not None:
             self._emit_stopped(ctx)
@@ -542,14 +578,14 @@ class Run:
 
         for ext in env.extensions:
             self._call_extension(ext, "before_run", ctx)
-        self._nodes = _build_plan(prepared, ctx)
-        for node in self._nodes.values():
-            if node.prep.instance is not None:
-                self._instances.setdefault(node.prep.instance, _Instance(total=0)).total += 1
-            if node.pending == 0:
-                heapq.heappush(self._ready, (node.order, node.prep.id))
-        self._pool = WorkerPool(options.max_workers, f"nodeloom-{self.run_id[:8]}")
-        self._pump()
+        with self._lock:
+            self._nodes = _build_plan(prepared, ctx)
+            for node in self._nodes.values():
+                if node.prep.instance is not None:
+                    self._instances.setdefault(node.prep.instance, _Instance(total=0)).total += 1
+                if node.pending == 0:
+                    heapq.heappush(self._ready, (node.order, node.prep.id))
+            self._pump()
         assert self._idle is not None
         await self._idle
         if self._stopping:
@@ -563,17 +599,18 @@ class Run:
             self._emit(EXECUTION_ERROR, fields)
         else:
             await self._after_run(ctx)
-            if self._cancel_reason is not None:
-                self._emit_stopped(ctx)
-                return
-            self._emit(
-                EXECUTION_COMPLETE,
-                {
-                    "elapsed_ms": _ms(time.perf_counter() - started),
-                    "failed_nodes": list(self.failed_nodes),
-                    "warnings": list(ctx.warnings),
-                },
-            )
+            with self._lock:
+                if self._cancel_reason is not None:
+                    self._emit_stopped(ctx)
+                    return
+                self._emit(
+                    EXECUTION_COMPLETE,
+                    {
+                        "elapsed_ms": _ms(time.perf_counter() - started),
+                        "failed_nodes": list(self.failed_nodes),
+                        "warnings": list(ctx.warnings),
+                    },
+                )
 
     async def _prepare(self, seed: int) -> PreparedGraph:
         """Steps 1-6 of the pipeline, off the loop thread (large graphs take tens of ms).
@@ -586,13 +623,19 @@ class Run:
             return graph
         from .prepare import prepare  # late: preparation pulls in the graph model and validation
 
-        try:
-            return await asyncio.to_thread(prepare, graph, self.spec.snapshot, run_seed=seed)
-        except Exception as exc:
-            log.exception("run %s: preparing the graph failed", self.run_id)
-            message = f"Graph preparation failed: {_error_message(exc)}"
-            issue = Issue(code="invalid_graph", severity="error", message=message)
-            return PreparedGraph(snapshot=self.spec.snapshot, report=ValidationReport(issues=(issue,)))
+        def job() -> tuple[bool, Any]:
+            try:
+                return True, prepare(graph, self.spec.snapshot, run_seed=seed)
+            except Exception as exc:
+                return False, exc
+
+        ok, value = await self._offload(job)
+        if ok:
+            return value
+        log.error("run %s: preparing the graph failed", self.run_id, exc_info=value)
+        message = f"Graph preparation failed: {_error_message(value)}"
+        issue = Issue(code="invalid_graph", severity="error", message=message)
+        return PreparedGraph(snapshot=self.spec.snapshot, report=ValidationReport(issues=(issue,)))
 
     def _emit_stopped(self, ctx: RunContext) -> None:
         fields = {"reason": self._cancel_reason or "stop", "warnings": list(ctx.warnings)}
@@ -610,11 +653,8 @@ class Run:
 
     async def _after_run(self, ctx: RunContext) -> None:
         hooks = [ext for ext in self.env.extensions if callable(getattr(ext, "after_run", None))]
-        if not hooks or self._pool is None:
+        if not hooks:
             return
-        loop = self._loop
-        assert loop is not None
-        future: asyncio.Future = loop.create_future()
 
         def job() -> list[str]:
             out: list[str] = []
@@ -625,51 +665,72 @@ class Run:
             return out
 
         # Gradient capture may run a long backward pass: keep it off the loop thread.
-        self._pool.submit(job, lambda out: _post(loop, _resolve, future, out))
-        ctx.warnings.extend(await future)
+        ctx.warnings.extend(await self._offload(job))
 
-    # -- stopping ---------------------------------------------------------------------------
+    def _offload(self, job: Callable[[], Any]) -> asyncio.Future:
+        """Run ``job`` in one of the run's worker threads; the future resolves on the loop.
+
+        The run's own pool is used rather than ``asyncio.to_thread``: the default executor
+        would be created and joined by every ``asyncio.run`` of :func:`run_graph`.
+        """
+        loop = self._loop
+        assert loop is not None and self._pool is not None
+        future: asyncio.Future = loop.create_future()
+        self._pool.submit(job, lambda out: _post(loop, _resolve, future, out))
+        return future
+
+    # -- stopping (callers hold the run lock) ------------------------------------------------
 
     def _stop(self) -> None:
         self._stopping = True
         self.cancel_event.set()
-        # Nodes waiting for a retry are not running a body: they stop at once, silently.
-        for node_id in list(self._retrying):
-            node = self._nodes[node_id]
-            if node.timer is not None:
-                node.timer.cancel()
-            self._abandon(node)
-        if self._idle is not None and not self._idle.done():
-            self._idle.set_result(None)
+        self._on_loop(self._stop_on_loop)
+
+    def _stop_on_loop(self) -> None:
+        with self._lock:
+            # Nodes waiting for a retry are not running a body: they stop at once, silently.
+            for node_id in list(self._retrying):
+                node = self._nodes[node_id]
+                if node.timer is not None:
+                    node.timer.cancel()
+                    node.timer = None
+                self._abandon(node)
+            self._signal_idle(force=True)
 
     async def _drain(self) -> None:
         """Await bodies in flight for up to ``cancel_grace_s``; abandon the rest."""
-        if self._active > 0:
-            assert self._loop is not None
-            self._drained = self._loop.create_future()
+        assert self._loop is not None
+        with self._lock:
+            busy = self._active > 0
+            if busy:
+                self._drained = self._loop.create_future()
+        if busy:
+            assert self._drained is not None
             try:
                 await asyncio.wait_for(asyncio.shield(self._drained), self.options.cancel_grace_s)
             except asyncio.TimeoutError:
                 pass
-        for node in self._nodes.values():
-            if node.state == "running":
-                node.state = "abandoned"
-                if node.task is not None:
-                    node.task.cancel()
+        with self._lock:
+            for node in self._nodes.values():
+                if node.state == "running":
+                    node.state = "abandoned"
+                    if node.task is not None:
+                        node.task.cancel()
 
     def _release_slot(self) -> None:
         self._active -= 1
-        if self._active == 0 and self._drained is not None and not self._drained.done():
-            self._drained.set_result(None)
+        if self._active == 0 and self._drained is not None:
+            self._on_loop(_resolve, self._drained, None)
         self._pump()
 
-    def _check_idle(self) -> None:
-        idle = self._idle
-        if self._active == 0 and idle is not None and not idle.done():
-            if self._stopping or not self._ready:
-                idle.set_result(None)
+    def _signal_idle(self, *, force: bool = False) -> None:
+        if self._idle_signalled or self._idle is None:
+            return
+        if force or (self._active == 0 and not self._ready) or (self._active == 0 and self._stopping):
+            self._idle_signalled = True
+            self._on_loop(_resolve, self._idle, None)
 
-    # -- scheduling -------------------------------------------------------------------------
+    # -- scheduling (callers hold the run lock) ----------------------------------------------
 
     def _pump(self) -> None:
         """Start ready nodes in (level, order) order while worker slots are free."""
@@ -693,7 +754,7 @@ class Run:
                 self._launch(node)
         finally:
             self._pumping = False
-        self._check_idle()
+        self._signal_idle()
 
     def _launch(self, node: _Node) -> None:
         results = self.results
@@ -789,34 +850,59 @@ class Run:
     # -- node execution ---------------------------------------------------------------------
 
     def _attempt(self, node: _Node) -> None:
-        """Start one attempt of the node's body (the flag was checked by the caller)."""
+        """Start one attempt of the node's body (lock held; the flag was checked by the caller)."""
         node.attempts += 1
-        call = node.call
-        assert call is not None and self._loop is not None
-        execute = node.prep.entry.spec.execute
         if node.is_async:
-            node.task = self._loop.create_task(self._await_body(node, execute(call)))
-            return
-        extensions = self._context_extensions
-        ctx = self.context
+            self._on_loop(self._start_async, node)
+        elif self._claimer == threading.get_ident() and self._claimed is None:
+            self._claimed = node  # the finishing worker runs it next, without a thread switch
+        else:
+            assert self._pool is not None
+            self._pool.submit(self._worker_job(node))
 
-        def job() -> tuple[bool, Any]:
-            try:
-                if extensions:
-                    with ExitStack() as stack:
-                        for cm in node_contexts(extensions, call, ctx):
-                            stack.enter_context(cm)
-                        return True, execute(call)
-                return True, execute(call)
-            except BaseException as exc:  # noqa: BLE001 - even SystemExit must not kill the run
-                return False, exc
+    def _worker_job(self, first: _Node) -> Callable[[], None]:
+        def job() -> None:
+            node: _Node | None = first
+            me = threading.get_ident()
+            while node is not None:
+                attempt = node.attempts
+                outcome = self._call_body(node)
+                with self._lock:
+                    self._claimer, self._claimed = me, None
+                    try:
+                        self._on_outcome(node, attempt, outcome)
+                    finally:
+                        node, self._claimed, self._claimer = self._claimed, None, None
 
-        loop = self._loop
-        on_outcome = self._on_outcome
-        attempt = node.attempts
-        self._pool.submit(job, lambda outcome: _post(loop, on_outcome, node, attempt, outcome))  # type: ignore[union-attr]
+        return job
 
-    async def _await_body(self, node: _Node, awaitable: Any) -> None:
+    def _call_body(self, node: _Node) -> tuple[bool, Any]:
+        """Run a sync body in this (worker) thread inside the extensions' node contexts."""
+        call = node.call
+        assert call is not None
+        execute = node.prep.entry.spec.execute
+        try:
+            if self._context_extensions:
+                with ExitStack() as stack:
+                    for cm in node_contexts(self._context_extensions, call, self.context):
+                        stack.enter_context(cm)
+                    return True, execute(call)
+            return True, execute(call)
+        except BaseException as exc:  # noqa: BLE001 - even SystemExit must not kill the run
+            return False, exc
+
+    def _start_async(self, node: _Node) -> None:
+        with self._lock:
+            if node.state != "running":
+                return
+            if self._stopping:
+                self._abandon(node)
+                return
+            assert self._loop is not None and node.call is not None
+            awaitable = node.prep.entry.spec.execute(node.call)
+            node.task = self._loop.create_task(self._await_body(node, node.attempts, awaitable))
+
+    async def _await_body(self, node: _Node, attempt: int, awaitable: Any) -> None:
         # Coroutine bodies run on the loop; node contexts (grad mode) are thread-local and do not
         # apply to them, which is fine for the I/O work they are meant for.
         try:
@@ -825,26 +911,25 @@ class Run:
             raise
         except Exception as exc:
             outcome = (False, exc)
-        self._on_outcome(node, node.attempts, outcome)
+        with self._lock:
+            node.task = None
+            self._on_outcome(node, attempt, outcome)
 
     def _on_outcome(self, node: _Node, attempt: int, outcome: tuple[bool, Any]) -> None:
-        """An attempt ended (loop thread). Late outcomes of abandoned nodes are dropped here."""
+        """An attempt ended (lock held). Late outcomes of abandoned nodes are dropped here."""
         if node.state != "running" or attempt != node.attempts:
             return
         ok, value = outcome
-        node.task = None
         if ok:
             if inspect.isawaitable(value):  # a sync callable that returned an awaitable
-                assert self._loop is not None
-                node.task = self._loop.create_task(self._await_body(node, value))
+                self._on_loop(self._await_later, node, attempt, value)
                 return
             result = _as_result(node, value)
-            if isinstance(result, BaseException):
-                ok, value = False, result
-            else:
+            if not isinstance(result, BaseException):
                 self._complete(node, result, cached=False)
                 self._release_slot()
                 return
+            value = result
         if isinstance(value, RunCancelled) and self.cancel_event.is_set():
             self._abandon(node)  # stopped on request: no event (engine.md §4.8)
             return
@@ -853,6 +938,11 @@ class Run:
             return
         self._fail(node, value)
         self._release_slot()
+
+    def _await_later(self, node: _Node, attempt: int, awaitable: Any) -> None:
+        assert self._loop is not None
+        with self._lock:
+            node.task = self._loop.create_task(self._await_body(node, attempt, awaitable))
 
     @property
     def _max_attempts(self) -> int:
@@ -868,39 +958,44 @@ class Run:
         }
         self._node_event(node, "progress", {"progress": progress})
         self._retrying.add(node.prep.id)
+        self._on_loop(self._arm_retry, node, RETRY_DELAY_S * node.attempts)
+
+    def _arm_retry(self, node: _Node, delay: float) -> None:
         assert self._loop is not None
-        node.timer = self._loop.call_later(RETRY_DELAY_S * node.attempts, self._retry, node)
+        with self._lock:
+            if node.state == "running" and node.prep.id in self._retrying:
+                node.timer = self._loop.call_later(delay, self._retry, node)
 
     def _retry(self, node: _Node) -> None:
-        self._retrying.discard(node.prep.id)
-        node.timer = None
-        if self._stopping or node.state != "running":
-            return  # _stop() already abandoned it
-        self._attempt(node)
+        with self._lock:
+            self._retrying.discard(node.prep.id)
+            node.timer = None
+            if self._stopping or node.state != "running":
+                return  # _stop_on_loop() already abandoned it
+            self._attempt(node)
 
     def _abandon(self, node: _Node) -> None:
         """The node ends without an event (stopped on request); its slot is freed."""
         self._retrying.discard(node.prep.id)
         node.state = "abandoned"
+        node.call = None
         self._release_slot()
 
     def _progress_emitter(self, node: _Node) -> Callable[[Mapping[str, Any]], None]:
-        loop = self._loop
-        assert loop is not None
-        deliver = self._deliver_progress
+        lock = self._lock
         sink = self.sink
+        node_event = self._node_event
 
         def emit(data: Mapping[str, Any]) -> None:
-            if not sink.closed:
-                _post(loop, deliver, node, data)
+            if sink.closed:
+                return  # a late event of an abandoned body
+            with lock:
+                if node.state == "running":
+                    node_event(node, "progress", {"progress": data})
 
         return emit
 
-    def _deliver_progress(self, node: _Node, data: Mapping[str, Any]) -> None:
-        if node.state == "running":
-            self._node_event(node, "progress", {"progress": data})
-
-    # -- outcomes ---------------------------------------------------------------------------
+    # -- outcomes (callers hold the run lock) ------------------------------------------------
 
     def _complete(self, node: _Node, result: Mapping[str, Any], *, cached: bool) -> None:
         env = self.env

@@ -5,13 +5,15 @@ Events are plain dicts shaped as on the wire: ``type``, ``run_id``, ``seq`` and 
 ``outputs`` (a mapping of live objects, not JSON): transports summarise it and drop it, and
 :func:`wire_event` drops it for consumers that do not summarise.
 
-:class:`EventSink` is the run-scoped sink: it numbers events, stops accepting anything after the
-terminal event, and fans events out to subscribers.
+:class:`EventSink` is the run-scoped sink: it numbers events (from any thread), stops accepting
+anything after the terminal event, and fans events out to subscribers on the run's loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -73,21 +75,39 @@ Subscriber = Callable[[dict[str, Any]], None]
 class EventSink:
     """Numbers the events of one run and delivers them; closed by the terminal event.
 
-    Not thread-safe by design: the engine only calls it on its event loop (worker threads
-    marshal their progress into the loop first). Anything emitted after the terminal event is
-    dropped, which is how late events of abandoned bodies are kept out of every stream.
+    ``emit`` is thread-safe: events get their ``seq`` under a lock, in the order they are
+    produced. Delivery to subscribers and listeners happens on the event loop the sink is bound
+    to (immediately when emitting on that loop's thread, else through ``call_soon_threadsafe``),
+    always in ``seq`` order. Anything emitted after the terminal event is dropped, which is how
+    late events of abandoned bodies are kept out of every stream.
     """
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self.events: list[dict[str, Any]] = []
         self.closed = False
+        self._lock = threading.Lock()
+        self._delivered = 0
+        self._flush_pending = False
+        self._flushing = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
         self._subscribers: list[Subscriber] = []
         self._listeners: list[Callable[[], None]] = []
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Deliver on ``loop``; call from the loop's thread."""
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
 
     @property
     def last_seq(self) -> int:
         return len(self.events)
+
+    @property
+    def delivered(self) -> int:
+        """How many events subscribers have been handed so far."""
+        return self._delivered
 
     @property
     def terminal(self) -> dict[str, Any] | None:
@@ -97,27 +117,54 @@ class EventSink:
 
     def emit(self, type_: str, fields: dict[str, Any]) -> dict[str, Any] | None:
         """Append an event (``fields`` is taken over, not copied); None when the sink is closed."""
-        if self.closed:
-            return None
-        event = {"type": type_, "run_id": self.run_id, "seq": len(self.events) + 1}
-        event.update(fields)
-        self.events.append(event)
-        if type_ in TERMINAL_TYPES:
-            self.closed = True
-        for callback in tuple(self._subscribers):
+        with self._lock:
+            if self.closed:
+                return None
+            event = {"type": type_, "run_id": self.run_id, "seq": len(self.events) + 1}
+            event.update(fields)
+            self.events.append(event)
+            if type_ in TERMINAL_TYPES:
+                self.closed = True
+            post = not self._flush_pending
+            self._flush_pending = True
+        loop = self._loop
+        if loop is None or threading.get_ident() == self._loop_thread:
+            self.flush()
+        elif post:
             try:
-                callback(event)
-            except Exception:  # one broken consumer must not break the run or other consumers
-                log.exception("run event subscriber failed (run %s)", self.run_id)
-        for wake in tuple(self._listeners):
-            wake()
+                loop.call_soon_threadsafe(self.flush)
+            except RuntimeError:
+                pass  # the loop is closed: nobody is listening any more
         return event
 
+    def flush(self) -> None:
+        """Hand undelivered events to subscribers, in order (loop thread only)."""
+        if self._flushing:
+            return  # an emit from inside a subscriber: the running flush picks it up
+        self._flushing = True
+        try:
+            while True:
+                with self._lock:
+                    if self._delivered >= len(self.events):
+                        self._flush_pending = False
+                        return
+                    event = self.events[self._delivered]
+                    self._delivered += 1
+                for callback in tuple(self._subscribers):
+                    try:
+                        callback(event)
+                    except Exception:  # one broken consumer must not break the run or others
+                        log.exception("run event subscriber failed (run %s)", self.run_id)
+                for wake in tuple(self._listeners):
+                    wake()
+        finally:
+            self._flushing = False
+
     def subscribe(self, callback: Subscriber, *, after_seq: int = 0) -> None:
-        """Deliver events with ``seq > after_seq`` already emitted, then every new one."""
-        for event in self.events[max(after_seq, 0) :]:
+        """Deliver events with ``seq > after_seq`` already delivered, then every new one."""
+        for event in self.events[max(after_seq, 0) : self._delivered]:
             callback(event)
-        if not self.closed:
+        if not (self.closed and self._delivered == len(self.events)):
             self._subscribers.append(callback)
 
     def unsubscribe(self, callback: Subscriber) -> None:
@@ -125,7 +172,7 @@ class EventSink:
             self._subscribers.remove(callback)
 
     def add_listener(self, wake: Callable[[], None]) -> None:
-        """``wake()`` runs after each event (the async iterators of a run wait on it)."""
+        """``wake()`` runs after each delivered event (the async iterators of a run wait on it)."""
         self._listeners.append(wake)
 
     def remove_listener(self, wake: Callable[[], None]) -> None:

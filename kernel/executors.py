@@ -74,8 +74,8 @@ class WorkerPool:
         self._idle = 0
         self._lock = threading.Lock()
 
-    def submit(self, job: Callable[[], Any], done: Callable[[Any], None]) -> None:
-        """Run ``job()`` in a worker, then ``done(outcome)`` in the same thread."""
+    def submit(self, job: Callable[[], Any], done: Callable[[Any], None] | None = None) -> None:
+        """Run ``job()`` in a worker, then ``done(outcome)`` (if given) in the same thread."""
         self._jobs.put((job, done))
         with self._lock:
             self._idle -= 1
@@ -97,13 +97,18 @@ class WorkerPool:
             if item is None:
                 return
             job, done = item
-            outcome = job()
+            try:
+                outcome = job()
+            except BaseException:  # noqa: BLE001 - a job's own bug must not kill the worker
+                log.exception("worker job failed")
+                outcome = None
             with self._lock:
                 self._idle += 1
-            try:
-                done(outcome)
-            except Exception:  # pragma: no cover - done() only posts to the loop
-                log.exception("worker completion callback failed")
+            if done is not None:
+                try:
+                    done(outcome)
+                except Exception:  # pragma: no cover - done() only posts to the loop
+                    log.exception("worker completion callback failed")
 
     def shutdown(self) -> None:
         """Let every worker exit once its current job (if any) returns."""

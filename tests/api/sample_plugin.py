@@ -12,13 +12,14 @@ from typing import Any
 
 from quart import Blueprint, request, websocket
 
-from nodeloom.api import ApiError, Fields, QueryFields, body_limit, current_kernel, read_json_object
+from nodeloom.api import ApiError, Fields, QueryFields, body_limit, current_kernel, read_json_object, route_doc
 from nodeloom.kernel import hookimpl
 
 sample_bp = Blueprint("sample", __name__)
 
 
 @sample_bp.post("/api/sample/echo")
+@route_doc(**{"x-sample": True, "description": "Documented by the route."})
 async def echo() -> dict[str, Any]:
     """Echo typed fields back."""
     body = Fields(await read_json_object())

@@ -384,6 +384,53 @@ def test_dependency_driven_scheduling_does_not_wait_for_the_level():
     assert sequence.index(("after", "completed")) < sequence.index(("slow", "completed"))
 
 
+def test_never_more_bodies_at_once_than_max_workers():
+    lock = threading.Lock()
+    state = {"now": 0, "peak": 0}
+
+    def busy(call):
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        time.sleep(0.02)
+        with lock:
+            state["now"] -= 1
+        return {"value": call.inputs.get("value", 0) + 1}
+
+    spec = NodeSpec(
+        name="Busy",
+        category="Test",
+        execute=busy,
+        inputs=(PortSpec("value", SCALAR, optional=True),),
+        outputs=(PortSpec("value", SCALAR),),
+    )
+    # 12 independent two-node branches
+    nodes = [n(f"a{i}", "Busy") for i in range(12)] + [n(f"b{i}", "Busy") for i in range(12)]
+    edges = [e(f"a{i}", "value", f"b{i}", "value") for i in range(12)]
+    result = run(start_graph(*nodes, edges=edges, trigger=[f"a{i}" for i in range(12)]), snapshot(spec), max_workers=3)
+    assert result.ok and all(result.results[f"b{i}"] == {"value": 2} for i in range(12))
+    assert state["peak"] == 3
+
+
+def test_wide_diamond_graph_computes_every_value_once():
+    # c fans out to 30 Scale nodes, pairs of which are summed by Add nodes.
+    nodes = [n("c", "Const", value=1.0)]
+    edges = []
+    for i in range(30):
+        nodes.append(n(f"s{i}", "Scale", factor=float(i)))
+        edges.append(e("c", "value", f"s{i}", "value"))
+    for i in range(15):
+        nodes.append(n(f"p{i}", "Add"))
+        edges += [e(f"s{2 * i}", "value", f"p{i}", "a"), e(f"s{2 * i + 1}", "value", f"p{i}", "b")]
+    result = run(start_graph(*nodes, edges=edges, trigger=["c"]), max_workers=4)
+    assert_well_formed(result.events)
+    assert result.ok
+    assert [result.results[f"p{i}"]["value"] for i in range(15)] == [float(4 * i + 1) for i in range(15)]
+    for node_id in result.results:
+        if node_id != "s":
+            assert [ev["status"] for ev in node_events(result, node_id)] == ["running", "completed"]
+
+
 def test_progress_from_worker_threads_arrives_in_order_between_running_and_completed():
     result = run(start_graph(n("p", "Progress", steps=40), trigger=["p"]))
     events = node_events(result, "p")
@@ -1031,16 +1078,46 @@ def test_executor_registry():
 
 
 async def test_a_subscriber_may_cancel_from_inside_its_callback():
-    spec, calls = counting()
     executor = LocalExecutor()
-    run_ = await executor.submit(RunSpec(chain(n("a", "Count"), n("b", "Count")), snapshot(spec)))
+    graph = chain(n("a", "Const"), n("b", "Sleep", seconds=5.0), n("c", "Print"))
+    run_ = await executor.submit(RunSpec(graph, SNAP))
 
     def on_event(ev):
-        if ev["type"] == "node_status" and ev["node_id"] == "b" and ev["status"] == "running":
-            run_.request_cancel("stop")
+        if ev["type"] == "node_status" and ev["node_id"] == "a" and ev["status"] == "completed":
+            run_.request_cancel("stop")  # re-entrant: called while the sink delivers events
 
     run_.subscribe(on_event)
-    terminal = await run_.wait()
+    terminal = await asyncio.wait_for(run_.wait(), 2)
     assert terminal["type"] == "execution_stopped"
-    assert calls == ["a"]  # b was announced but its body never started
     assert_well_formed(run_.event_log)
+    assert not any(ev.get("node_id") == "c" for ev in run_.event_log)
+
+
+async def test_event_sink_orders_concurrent_emits_and_closes_on_the_terminal():
+    from nodeloom.kernel.events import EventSink, truncate_log
+
+    sink = EventSink("r")
+    sink.bind(asyncio.get_running_loop())
+    got = []
+    sink.subscribe(got.append)
+
+    def spam(tag):
+        for i in range(200):
+            sink.emit("node_status", {"node_id": tag, "status": "progress", "progress": {"i": i}})
+
+    threads = [threading.Thread(target=spam, args=(t,)) for t in "abc"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    sink.emit("execution_complete", {"elapsed_ms": 1, "failed_nodes": [], "warnings": []})
+    assert sink.emit("node_status", {"node_id": "late"}) is None
+    await asyncio.sleep(0.05)  # deliveries posted by the threads run on the loop
+    assert [ev["seq"] for ev in got] == list(range(1, 602))
+    for tag in "abc":
+        assert [ev["progress"]["i"] for ev in got if ev.get("node_id") == tag] == list(range(200))
+    assert got[-1]["type"] == "execution_complete" and sink.terminal is got[-1]
+    late = []
+    sink.subscribe(late.append, after_seq=599)
+    assert [ev["seq"] for ev in late] == [600, 601]
+    assert truncate_log("abc") == "abc" and len(truncate_log("x" * 70_000)) == 65_536
