@@ -5,6 +5,11 @@ web framework; framework behaviour arrives through plugins (see :mod:`.hookspecs
 """
 
 from .call import NodeCall, NodeFailure, RunCancelled
+from .engine import LocalExecutor, RunEnvironment, RunResult, RunSpec, run_graph
+from .graph import Graph, GraphSchemaError, graph_from_dict, graph_to_dict
+from .host import Kernel, ReloadReport
+from .options import InvalidRunOption, RunOptions, parse_run_options
+from .prepare import prepare, validate_graph
 from .hookspecs import hookimpl, hookspec
 from .paths import DataDir, NodePaths, PathError, check_relpath, confine
 from .ports import types_compatible
@@ -23,6 +28,22 @@ from .spec import (
 )
 
 __all__ = [
+    "Graph",
+    "GraphSchemaError",
+    "InvalidRunOption",
+    "Kernel",
+    "LocalExecutor",
+    "ReloadReport",
+    "RunEnvironment",
+    "RunOptions",
+    "RunResult",
+    "RunSpec",
+    "graph_from_dict",
+    "graph_to_dict",
+    "parse_run_options",
+    "prepare",
+    "run_graph",
+    "validate_graph",
     "CodeFragment",
     "DataDir",
     "InvalidNodeSpec",

@@ -39,6 +39,7 @@ from .events import (
     Subscriber,
     result_log,
 )
+from .executors import WorkerPool
 from .extensions import call_optional, mapping_nbytes, node_contexts, resolve_device
 from .options import RunOptions, parse_run_options
 from .outputs import RunOutputStore
@@ -46,7 +47,6 @@ from .prepared import Issue, PreparedGraph, PreparedNode, ValidationReport
 from .registry import NodeEntry, RegistrySnapshot
 from .seeds import draw_run_seed
 from .state import ModuleStore, StateHandle
-from .executors import WorkerPool
 
 log = logging.getLogger("nodeloom.engine")
 

@@ -71,6 +71,9 @@ def wire_event(event: Mapping[str, Any]) -> dict[str, Any]:
 
 Subscriber = Callable[[dict[str, Any]], None]
 
+#: How long events emitted by worker threads may wait to be delivered together.
+FLUSH_WINDOW_S = 0.002
+
 
 class EventSink:
     """Numbers the events of one run and delivers them; closed by the terminal event.
@@ -132,10 +135,18 @@ class EventSink:
             self.flush()
         elif post:
             try:
-                loop.call_soon_threadsafe(self.flush)
+                loop.call_soon_threadsafe(self._flush_soon, type_ in TERMINAL_TYPES)
             except RuntimeError:
                 pass  # the loop is closed: nobody is listening any more
         return event
+
+    def _flush_soon(self, now: bool) -> None:
+        # Waking the loop for every event of a fast chain costs more than the nodes themselves
+        # (each wake-up competes with the worker for the GIL); a short window batches them.
+        if now or self._loop is None:
+            self.flush()
+        else:
+            self._loop.call_later(FLUSH_WINDOW_S, self.flush)
 
     def flush(self) -> None:
         """Hand undelivered events to subscribers, in order (loop thread only)."""

@@ -10,7 +10,6 @@ Phase-0 schema rules (engine.md §5, 0.1 to 0.6) are checked on the raw JSON bef
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -311,6 +310,18 @@ def _phase0(raw: Any, *, allow_duplicate_ids: bool = False) -> list[Issue]:
     return issues
 
 
+def copy_json(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars), much cheaper than ``deepcopy``.
+
+    Graphs are copied on every run, so this sits on the hot path; other objects are shared.
+    """
+    if isinstance(value, dict):
+        return {k: copy_json(v) if isinstance(v, (dict, list)) else v for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_json(v) if isinstance(v, (dict, list)) else v for v in value]
+    return value
+
+
 def _dict_or_none(value: Any) -> dict[str, Any] | None:
     return dict(value) if isinstance(value, Mapping) else None
 
@@ -323,7 +334,7 @@ def _with_defaults(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, An
     (a ``position`` or ``params`` that is not an object) fall back to their defaults: the API
     rejects such bodies with 422 before they get here.
     """
-    out = copy.deepcopy(dict(raw))
+    out = copy_json(dict(raw))
     nodes = []
     for node in out["nodes"]:
         node = dict(node)
@@ -391,7 +402,7 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
     """The JSON form of ``graph``: ``format_version`` 1, unknown keys kept, nothing shared."""
     out = converter.unstructure(graph)
     out["format_version"] = FORMAT_VERSION
-    return copy.deepcopy(out)
+    return copy_json(out)
 
 
 # -- whole-graph transforms --------------------------------------------------------------------
