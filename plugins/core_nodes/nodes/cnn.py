@@ -7,10 +7,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from nodeloom.kernel import StatefulSpec
 from nodeloom.kernel.api import In, Out, Param, node
 from nodeloom.torchkit import StepRecorder, module_for, seeded
-from torch import nn
+
+from ._norm_trace import record_norm_steps
 
 CATEGORY = "CNN"
 
@@ -92,27 +95,10 @@ def batchnorm2d(call: Any) -> dict[str, Any]:
         m = module_for(call)
         y = m(x)
     if rec.enabled:
-        dims = (0, 2, 3)
-        mean = x.mean(dim=dims, keepdim=True)
-        var = x.var(dim=dims, keepdim=True, unbiased=False)
-        normalized = (x - mean) / torch.sqrt(var + m.eps)
-        rec.add("input", "The input batch (N, C, H, W).", {"input": x})
-        rec.add(
-            "per_channel_mean",
-            "Mean of each channel over batch and spatial positions.",
-            {"mean": mean},
-            {"eps": m.eps},
-        )
-        rec.add("per_channel_var", "Population variance of each channel.", {"var": var})
-        rec.add(
-            "normalize",
-            "Subtract the mean and divide by sqrt(var + eps).",
-            {"normalized": normalized},
-        )
-        rec.add(
-            "scale_shift",
-            "Scale by the learned gamma and shift by the learned beta.",
-            {"gamma": m.weight, "beta": m.bias, "output": y},
+        record_norm_steps(
+            rec, x, m, y, (0, 2, 3), ("per_channel_mean", "per_channel_var"),
+            ("The input batch (N, C, H, W).", "Mean of each channel over batch and spatial positions.",
+             "Population variance of each channel."),
         )
     return rec.attach({"tensor": y})
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import torch
+from torch import nn
+
 from nodeloom.kernel import StatefulSpec
 from nodeloom.kernel.api import In, Out, Param, node
 from nodeloom.torchkit import StepRecorder, int_list, module_for, seeded
-from torch import nn
+
+from ._norm_trace import record_norm_steps
 
 CATEGORY = "Normalization"
 
@@ -48,26 +50,9 @@ def layernorm(call: Any) -> dict[str, Any]:
         m = module_for(call)
         y = m(x)
     if rec.enabled:
-        dims = tuple(range(-len(m.normalized_shape), 0))
-        mean = x.mean(dim=dims, keepdim=True)
-        var = x.var(dim=dims, keepdim=True, unbiased=False)
-        normalized = (x - mean) / torch.sqrt(var + m.eps)
-        rec.add("input", "The input tensor.", {"input": x})
-        rec.add(
-            "compute_mean",
-            "Mean over the normalised trailing dims, per sample.",
-            {"mean": mean},
-            {"eps": m.eps},
-        )
-        rec.add("compute_var", "Population variance over the same dims.", {"var": var})
-        rec.add(
-            "normalize",
-            "Subtract the mean and divide by sqrt(var + eps).",
-            {"normalized": normalized},
-        )
-        rec.add(
-            "scale_shift",
-            "Scale by the learned gamma and shift by the learned beta.",
-            {"gamma": m.weight, "beta": m.bias, "output": y},
+        record_norm_steps(
+            rec, x, m, y, tuple(range(-len(m.normalized_shape), 0)), ("compute_mean", "compute_var"),
+            ("The input tensor.", "Mean over the normalised trailing dims, per sample.",
+             "Population variance over the same dims."),
         )
     return rec.attach({"tensor": y})
