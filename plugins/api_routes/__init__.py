@@ -1,11 +1,13 @@
-"""The ``api`` plugin: nodeloom's own system routes (api.md §2.1), mounted like any route plugin.
+"""The ``api`` plugin: nodeloom's own REST and WebSocket routes, mounted like any route plugin.
 
-Other first-party route groups live in their own plugins; this one serves health, the token
-bootstrap, the OpenAPI document and the device list. It cannot be disabled (api.md §2.7.5).
+Each module of this package that defines a module-level ``blueprint`` is one route group (system,
+nodes, presets, graphs, ...). The plugin cannot be disabled (api.md §2.7.5).
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
 from nodeloom.kernel import hookimpl
@@ -13,7 +15,11 @@ from nodeloom.kernel import hookimpl
 
 @hookimpl
 def register_routes(register: Any) -> None:
-    # Imported here so merely listing plugins does not import Quart.
-    from nodeloom.plugins.api_routes.system import blueprint
-
-    register(blueprint)
+    # Imported here, not at module level, so merely listing plugins does not import Quart.
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        blueprint = getattr(module, "blueprint", None)
+        if blueprint is not None:
+            register(blueprint)
