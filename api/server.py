@@ -28,6 +28,7 @@ from nodeloom.api import auth
 from nodeloom.api.app import create_app
 from nodeloom.api.netaddr import url_host
 from nodeloom.api.settings import Settings, SettingsError
+from nodeloom.api.state import EXTENSION_KEY
 from nodeloom.kernel.fsutil import atomic_write_json
 from nodeloom.kernel.paths import DataDir
 
@@ -117,7 +118,9 @@ async def run_server(
         watcher = _start_watcher(kernel, dev_reload) if watch else None
         if on_ready is not None:
             on_ready(info)
-        await hypercorn_serve(app, _hypercorn_config(settings, hypercorn_fd), shutdown_trigger=stop.wait)
+        await hypercorn_serve(
+            app, _hypercorn_config(settings, hypercorn_fd), shutdown_trigger=_draining(stop, app)
+        )
     finally:
         await _stop_watcher(kernel, watcher)
         restore_signals()
@@ -125,6 +128,26 @@ async def run_server(
         sock.close()
         await asyncio.to_thread(_remove_server_file, info_path)
         log.info("nodeloom server stopped")
+
+
+def _draining(stop: asyncio.Event, app: Any) -> Callable[[], Any]:
+    """Hypercorn's shutdown trigger: wait for ``stop``, then run the app's shutdown hooks.
+
+    Hypercorn gives open connections only a grace period before dropping them, and runs the
+    app's own shutdown after that; hooks that must still talk to clients (end runs, close
+    WebSockets with 1001) therefore run here, first.
+    """
+
+    async def trigger() -> None:
+        await stop.wait()
+        state = getattr(app, "extensions", {}).get(EXTENSION_KEY)
+        for hook in list(getattr(state, "shutdown_hooks", ())):
+            try:
+                await hook()
+            except Exception:
+                log.exception("shutdown hook %r failed", hook)
+
+    return trigger
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -83,6 +83,9 @@ class AppState:
     openapi_cache: dict[str, Any] | None = None
     #: werkzeug Map of the /api/ and /ws/ rules only (see nodeloom.api.guards).
     api_map: Any = None
+    #: Coroutine functions awaited when a server shutdown begins, before the server stops
+    #: waiting for open connections (the execution WebSocket stops its runs and closes with 1001).
+    shutdown_hooks: list[Callable[[], Awaitable[None]]] = attrs.field(factory=list)
 
 
 def state_of(app: Quart) -> AppState:

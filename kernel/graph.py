@@ -367,7 +367,8 @@ def _with_defaults(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, An
     if not isinstance(out.get("presets", []), list):
         parked["presets"] = out.pop("presets")
     out.setdefault("description", "")
-    out.setdefault("format_version", FORMAT_VERSION)
+    if out.get("format_version") is None:
+        out["format_version"] = FORMAT_VERSION
     return out, parked
 
 

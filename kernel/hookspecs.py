@@ -57,7 +57,7 @@ def register_examples(register: Register) -> None:
     """Register example graphs; called on every registry build.
 
     ``register(relative_path, graph)`` where ``graph`` is a graph mapping or a path to a graph JSON
-    file, and ``relative_path`` names it in the examples listing (``CNN/MNIST/graph.json``).
+    file, and ``relative_path`` names it in the examples listing (``<Category>/<Name>``).
     """
 
 

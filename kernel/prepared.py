@@ -29,13 +29,17 @@ class Issue:
     draft: bool = False
 
     def wire(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "severity": self.severity, "message": self.message}
-        for name in ("node_id", "edge_id", "port", "param"):
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value
-        out["draft"] = self.draft
-        return out
+        # api.md §2.4.1: the four subject fields are always present, null when they do not apply.
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "node_id": self.node_id,
+            "edge_id": self.edge_id,
+            "port": self.port,
+            "param": self.param,
+            "draft": self.draft,
+        }
 
 
 @attrs.frozen

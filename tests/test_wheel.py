@@ -60,6 +60,21 @@ def test_installed_modules_come_from_the_venv_not_the_repo(installed):
     assert out["bare"] == []
 
 
+def test_package_data_is_in_the_wheel(installed):
+    bin_dir, work, env = installed
+    code = (
+        "import json; from nodeloom.testing import make_kernel\n"
+        "snap = make_kernel(builtin=True).snapshot\n"
+        "from importlib.resources import files\n"
+        "iris = files('nodeloom.plugins.core_nodes').joinpath('samples/iris.csv').read_text().splitlines()\n"
+        "print(json.dumps({'presets': sorted(snap.presets), 'examples': len(snap.examples), 'iris': len(iris)}))\n"
+    )
+    out = json.loads(_run([str(bin_dir / "python"), "-c", code], work, env).stdout)
+    assert {"LSTM Sequence", "Simple CNN Classifier", "Training Pipeline"} <= set(out["presets"])
+    assert out["examples"] >= 15
+    assert out["iris"] == 151  # header + 150 rows
+
+
 def test_nodes_lists_pack_nodes_namespaced(installed):
     bin_dir, work, env = installed
     out = _run([str(bin_dir / "nodeloom"), "nodes", "--json"], work, env).stdout

@@ -98,7 +98,12 @@ class TorchRunExtension:
         if any(key == TRAINING_LOOP for _, key in order):
             return None
         if _option(run, "auto_backward", False):
-            biggest = grads.largest_target(targets)
+            # Targets arrive in completion order, which varies with max_workers; ties on size
+            # are broken by node order instead, so the loss (and every recorded gradient) is
+            # the same for every schedule.
+            rank = {node_id: i for i, (node_id, _key) in enumerate(_node_order(run))}
+            ordered = sorted(targets, key=lambda t: rank.get(t[0], len(rank)))
+            biggest = grads.largest_target(ordered)
             return biggest.sum() if biggest is not None else None
         return None
 

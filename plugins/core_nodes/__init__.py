@@ -11,6 +11,7 @@ from nodeloom.kernel import hookimpl, spec_of
 from . import nodes as _nodes_pkg
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
+PRESETS_DIR = Path(__file__).parent / "presets"
 
 
 def _node_modules():
@@ -42,3 +43,17 @@ def register_run_extensions(register):
     from nodeloom.torchkit import TorchRunExtension
 
     register(TorchRunExtension())
+
+
+@hookimpl
+def register_presets(register):
+    # The built-in presets of engine.md §7.2, one JSON file each (the user-preset format).
+    for path in sorted(PRESETS_DIR.glob("*.json")):
+        register(path)
+
+
+@hookimpl
+def register_examples(register):
+    # ``examples/<Category>/<Name>/graph.json`` is listed as ``<Category>/<Name>`` (api.md §2.5).
+    for path in sorted(EXAMPLES_DIR.glob("*/*/**/graph.json")):
+        register(path.parent.relative_to(EXAMPLES_DIR).as_posix(), path)

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from nodeloom.kernel import hookimpl
 
+from . import checkpoints as _checkpoints
 from . import nodes as _nodes
 
 
 @hookimpl
 def register_nodes(register):
-    register([_nodes.model_loader, _nodes.model_saver])
+    register([
+        _nodes.model_loader,
+        _nodes.model_saver,
+        _checkpoints.checkpoint_loader,
+        _checkpoints.checkpoint_saver,
+    ])

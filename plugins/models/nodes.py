@@ -12,7 +12,9 @@ from typing import Any
 
 import torch
 
+from nodeloom.kernel import CodeFragment
 from nodeloom.kernel.api import In, Out, Param, node
+from nodeloom.kernel.codegen import CodegenUnsupported
 from nodeloom.kernel.fsutil import atomic_write_bytes, temp_path_for
 from nodeloom.kernel.paths import file_fingerprint, resolve_file
 from nodeloom.torchkit import resolve_node_device, to_device
@@ -54,6 +56,59 @@ def load_state_dict_file(path: os.PathLike[str], device: str) -> dict[str, torch
     return state
 
 
+# Script helpers: the same loading and writing steps as the nodes, on paths under --data-dir.
+LOAD_STATE_DICT = '''
+def load_state_dict(path, device):
+    """ModelLoader: a weights-only torch state_dict file, loaded on ``device``."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"ModelLoader: {path} is not a weights-only state_dict file ({exc})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"ModelLoader: expected a state_dict, found {type(state).__name__}")
+    return state
+'''
+
+SAVE_TORCH = '''
+def save_torch(obj, final):
+    """ModelSaver: torch.save to a temp file in the target folder, renamed into place."""
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    tmp = f"{final}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "xb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+'''
+
+
+def model_loader_codegen(gen: Any) -> CodeFragment:
+    """``.pt`` state dicts export standalone; safetensors and pickled models need the runner."""
+    path = gen.params["path"]
+    if not path:
+        raise ValueError("ModelLoader: set path to a file in the models directory")
+    if gen.params["load_mode"] == "full_model":
+        raise CodegenUnsupported("ModelLoader full_model mode unpickles a module, which needs the runner")
+    if _is_safetensors(path):
+        raise CodegenUnsupported("ModelLoader reads .safetensors files with the safetensors package")
+    gen.helper("load_state_dict", LOAD_STATE_DICT)
+    file, dev, load_dev, model = gen.tmp("file"), gen.tmp("device"), gen.tmp("load_device"), gen.var("model")
+    return gen.fragment(
+        f"{file} = data_path('models', {path!r}, data_dir)",
+        f"if not os.path.isfile({file}):",
+        f"    raise FileNotFoundError({f'Weights file not found: {path}'!r})",
+        f"{dev} = node_device({gen.param('device')}, device)",
+        f"{load_dev} = 'cpu' if {dev}.startswith('mps') else {dev}",
+        f"{model} = {gen.input('model')}",
+        f"{model}.load_state_dict(load_state_dict({file}, {load_dev}), strict={gen.param('strict')})",
+        f"{model} = to_device({model}, {dev})",
+    )
+
+
 @node(
     name="ModelLoader",
     category=CATEGORY,
@@ -71,6 +126,7 @@ def load_state_dict_file(path: os.PathLike[str], device: str) -> dict[str, torch
     ],
     cacheable=False,
     fingerprint=file_fingerprint("models", "path", "ModelLoader"),
+    codegen=model_loader_codegen,
 )
 def model_loader(call: Any) -> dict[str, Any]:
     """Load weights from the models folder into a model (or unpickle a full model when allowed)."""
@@ -128,6 +184,23 @@ def _write_safetensors(final: os.PathLike[str], model: Any) -> None:
     atomic_write_bytes(final, save(tensors))
 
 
+def model_saver_codegen(gen: Any) -> CodeFragment:
+    """The pytorch format exports standalone; safetensors needs the safetensors package."""
+    path, mode = gen.params["path"], gen.params["save_mode"]
+    if gen.params["format"] == "safetensors":
+        raise CodegenUnsupported("ModelSaver writes .safetensors files with the safetensors package")
+    if not path:
+        raise ValueError("ModelSaver: set path to a file name in the models directory")
+    gen.helper("save_torch", SAVE_TORCH)
+    model = gen.var("model")
+    saved = f"{model}.state_dict()" if mode == "state_dict" else model
+    return gen.fragment(
+        f"{model} = {gen.input('model')}",
+        f"save_torch({saved}, data_path('models', {path!r}, data_dir))",
+        f"{gen.var('path')} = {path!r}",
+    )
+
+
 @node(
     name="ModelSaver",
     category=CATEGORY,
@@ -142,6 +215,7 @@ def _write_safetensors(final: os.PathLike[str], model: Any) -> None:
         Param.select("format", "pytorch", ("pytorch", "safetensors"), "File format."),
     ],
     cacheable=False,
+    codegen=model_saver_codegen,
 )
 def model_saver(call: Any) -> dict[str, Any]:
     """Save a model's weights (or the whole pickled module) under the models folder."""

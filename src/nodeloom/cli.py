@@ -139,6 +139,50 @@ def validate(graph: Path, data_dir: Path | None, as_json: bool) -> None:
     sys.exit(EXIT_OK if report.valid else EXIT_USAGE)
 
 
+@main.command()
+@click.argument("graph", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+    help="Where to write the script.",
+)
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+              help="Default run seed written into the script.")
+@click.option("--module-mode", type=click.Choice(["train", "eval"]), default="train", show_default=True)
+@click.option("--mode", type=click.Choice(["auto", "standalone", "runner"]), default="auto", show_default=True,
+              help="auto: standalone PyTorch when every node supports it, else a nodeloom runner.")
+@DATA_DIR
+def export(graph: Path, output: Path, seed: int, module_mode: str, mode: str, data_dir: Path | None) -> None:
+    """Export GRAPH as one Python script (engine.md §6).
+
+    Prints the mode and the omitted/unsupported nodes to stderr. Exit status: 0 written,
+    2 invalid graph or usage error.
+    """
+    from nodeloom import headless
+    from nodeloom.kernel.export import CodegenUnavailableError, ExportValidationError, export_graph
+    from nodeloom.kernel.fsutil import atomic_write_text
+
+    try:
+        raw = headless.read_graph_file(graph)
+        kernel = _kernel(data_dir)
+        result = export_graph(raw, kernel.snapshot, seed=seed, module_mode=module_mode, mode=mode,
+                              data_dir=kernel.data_dir)
+    except ExportValidationError as exc:
+        for message in exc.messages:
+            click.echo(f"error: {message}", err=True)
+        sys.exit(EXIT_USAGE)
+    except (CodegenUnavailableError, UsageError, ValueError) as exc:
+        _fail(str(exc))
+    try:
+        atomic_write_text(output, result.script)
+    except OSError as exc:
+        _fail(f"cannot write {output}: {exc}")
+    click.echo(f"{result.mode} script written to {output}", err=True)
+    for item in result.omitted_nodes:
+        click.echo(f"omitted: {item['node_id']} ({item['type']})", err=True)
+    for item in result.unsupported_nodes:
+        click.echo(f"unsupported: {item['node_id']} ({item['type']}): {item['reason']}", err=True)
+
+
 def _print_report(report) -> None:
     for message in report.errors:
         click.echo(f"error: {message}", err=True)

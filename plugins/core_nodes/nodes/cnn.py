@@ -9,10 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nodeloom.kernel import StatefulSpec
+from nodeloom.kernel import CodeFragment, StatefulSpec
 from nodeloom.kernel.api import In, Out, Param, node
 from nodeloom.torchkit import StepRecorder, module_for, seeded
 
+from ._codegen import params_literal, seeded_module, simple, use
 from ._norm_trace import record_norm_steps
 
 CATEGORY = "CNN"
@@ -41,12 +42,37 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
+# The torch call of each function, as script code ("{x}" is the input); same ops as ACTIVATIONS.
+ACTIVATION_CODE: dict[str, str] = {
+    "relu": "F.relu({x})",
+    "sigmoid": "torch.sigmoid({x})",
+    "tanh": "torch.tanh({x})",
+    "leaky_relu": "F.leaky_relu({x}, 0.01)",
+    "elu": "F.elu({x}, alpha=1.0)",
+    "gelu": "F.gelu({x}, approximate='none')",
+    "silu": "F.silu({x})",
+    "mish": "F.mish({x})",
+    "selu": "F.selu({x})",
+    "softmax": "F.softmax({x}, dim=-1)",
+    "hardswish": "F.hardswish({x})",
+    "prelu": f"F.prelu({{x}}, torch.full((1,), {_PRELU_INIT!r}, dtype={{x}}.dtype, device={{x}}.device))",
+}
+
+
+def activation_codegen(gen: Any) -> CodeFragment:
+    code = ACTIVATION_CODE.get(gen.params["function"])
+    if code is None:
+        raise ValueError(f"Activation: unknown function '{gen.params['function']}'")
+    return simple(gen, "tensor", code.replace("{x}", gen.input("tensor")))
+
+
 @node(
     name="Activation",
     category=CATEGORY,
     inputs=[In("tensor", "TENSOR")],
     outputs=[Out("tensor", "TENSOR")],
     params=[Param.select("function", "relu", tuple(ACTIVATIONS), "The non-linearity.")],
+    codegen=activation_codegen,
 )
 def activation(call: Any) -> dict[str, Any]:
     """Apply an element-wise non-linearity (softmax: over the last dim; prelu: slope 0.25)."""
@@ -54,6 +80,11 @@ def activation(call: Any) -> dict[str, Any]:
     if fn is None:
         raise ValueError(f"Activation: unknown function '{call.params['function']}'")
     return {"tensor": fn(call.inputs["tensor"])}
+
+
+def adaptive_avg_pool2d_codegen(gen: Any) -> CodeFragment:
+    size = f"({gen.param('output_height')}, {gen.param('output_width')})"
+    return simple(gen, "tensor", f"F.adaptive_avg_pool2d({gen.input('tensor')}, {size})")
 
 
 @node(
@@ -65,6 +96,7 @@ def activation(call: Any) -> dict[str, Any]:
         Param.int("output_height", 1, "Output height."),
         Param.int("output_width", 1, "Output width."),
     ],
+    codegen=adaptive_avg_pool2d_codegen,
 )
 def adaptive_avg_pool2d(call: Any) -> dict[str, Any]:
     """Average-pool to a fixed (height, width) whatever the input size."""
@@ -76,6 +108,13 @@ def build_batchnorm2d(params: Mapping[str, Any]) -> nn.Module:
     return nn.BatchNorm2d(params["num_features"], eps=1e-5, momentum=0.1)
 
 
+def batchnorm2d_codegen(gen: Any) -> CodeFragment:
+    use(gen, build_batchnorm2d)
+    build = f"build_batchnorm2d({params_literal(gen)})"
+    forward = f"{gen.var('tensor')} = {{m}}({gen.input('tensor')})"
+    return gen.fragment(*seeded_module(gen, build, [forward]))
+
+
 @node(
     name="BatchNorm2d",
     category=CATEGORY,
@@ -83,6 +122,7 @@ def build_batchnorm2d(params: Mapping[str, Any]) -> nn.Module:
     outputs=[Out("tensor", "TENSOR")],
     params=[Param.int("num_features", 32, "Number of channels C.")],
     stateful=StatefulSpec(build=lambda call: build_batchnorm2d(call.params)),
+    codegen=batchnorm2d_codegen,
 )
 def batchnorm2d(call: Any) -> dict[str, Any]:
     """Batch normalisation per channel with learned scale and shift (`nn.BatchNorm2d`).
@@ -113,6 +153,13 @@ def build_conv2d(params: Mapping[str, Any]) -> nn.Module:
     )
 
 
+def conv2d_codegen(gen: Any) -> CodeFragment:
+    use(gen, build_conv2d)
+    build = f"build_conv2d({params_literal(gen)})"
+    forward = f"{gen.var('tensor')} = {{m}}({gen.input('tensor')})"
+    return gen.fragment(*seeded_module(gen, build, [forward]))
+
+
 @node(
     name="Conv2d",
     category=CATEGORY,
@@ -126,6 +173,7 @@ def build_conv2d(params: Mapping[str, Any]) -> nn.Module:
         Param.int("padding", 1, "Zero padding on each side."),
     ],
     stateful=StatefulSpec(build=lambda call: build_conv2d(call.params)),
+    codegen=conv2d_codegen,
 )
 def conv2d(call: Any) -> dict[str, Any]:
     """2-D convolution with learned kernels and bias (`nn.Conv2d`)."""
@@ -159,6 +207,13 @@ def build_conv_transpose2d(params: Mapping[str, Any]) -> nn.Module:
     )
 
 
+def conv_transpose2d_codegen(gen: Any) -> CodeFragment:
+    use(gen, build_conv_transpose2d)
+    build = f"build_conv_transpose2d({params_literal(gen)})"
+    forward = f"{gen.var('tensor')} = {{m}}({gen.input('tensor')})"
+    return gen.fragment(*seeded_module(gen, build, [forward]))
+
+
 @node(
     name="ConvTranspose2d",
     category=CATEGORY,
@@ -173,6 +228,7 @@ def build_conv_transpose2d(params: Mapping[str, Any]) -> nn.Module:
         Param.int("output_padding", 0, "Extra size added to one side of the output."),
     ],
     stateful=StatefulSpec(build=lambda call: build_conv_transpose2d(call.params)),
+    codegen=conv_transpose2d_codegen,
 )
 def conv_transpose2d(call: Any) -> dict[str, Any]:
     """Transposed (up-sampling) 2-D convolution (`nn.ConvTranspose2d`)."""
@@ -180,6 +236,17 @@ def conv_transpose2d(call: Any) -> dict[str, Any]:
         m = module_for(call)
         y = m(call.inputs["tensor"])
     return {"tensor": y}
+
+
+def dropout_codegen(gen: Any) -> CodeFragment:
+    x, out = gen.input("tensor"), gen.var("tensor")
+    return gen.fragment(
+        "if module_mode == 'eval':",
+        f"    {out} = {x}",
+        "else:",
+        f"    with seeded({gen.seed_expr}):",
+        f"        {out} = F.dropout({x}, {gen.param('p')}, training=True)",
+    )
 
 
 @node(
@@ -190,6 +257,7 @@ def conv_transpose2d(call: Any) -> dict[str, Any]:
     params=[Param.float("p", 0.5, "Probability of zeroing an element.", min=0, max=1)],
     random=True,
     cacheable=False,
+    codegen=dropout_codegen,
 )
 def dropout(call: Any) -> dict[str, Any]:
     """Zero elements with probability p and scale the rest by 1/(1-p) (identity in eval mode)."""
@@ -201,6 +269,11 @@ def dropout(call: Any) -> dict[str, Any]:
     return {"tensor": y}
 
 
+def max_pool2d_codegen(gen: Any) -> CodeFragment:
+    args = f"{gen.input('tensor')}, {gen.param('kernel_size')}, {gen.param('stride')}"
+    return simple(gen, "tensor", f"F.max_pool2d({args})")
+
+
 @node(
     name="MaxPool2d",
     category=CATEGORY,
@@ -210,6 +283,7 @@ def dropout(call: Any) -> dict[str, Any]:
         Param.int("kernel_size", 2, "Pooling window size."),
         Param.int("stride", 2, "Step between windows."),
     ],
+    codegen=max_pool2d_codegen,
 )
 def max_pool2d(call: Any) -> dict[str, Any]:
     """Maximum over each window (no padding, floor mode)."""

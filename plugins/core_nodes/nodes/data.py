@@ -16,10 +16,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from nodeloom.kernel import PathError, Requirement, confine
+from nodeloom.kernel import CodeFragment, PathError, Requirement, confine
 from nodeloom.kernel.api import In, Out, Param, node
+from nodeloom.kernel.codegen import py_literal
 from nodeloom.torchkit import as_float32, generator, int_list, to_device
 
+from ._codegen import use
+from ._codegen_sources import CSV_TABLE, READ_CSV, SELECT_COLUMNS
 from .classical import CLASSICAL, check_lengths, features_numpy, labels_list, optional_import
 from nodeloom.kernel.paths import paths_of, resolve_file
 
@@ -107,7 +110,7 @@ SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
 _SAMPLES_PREFIX = "data/samples/"
 
 
-def _bundled_sample(path: str) -> Path | None:
+def bundled_sample(path: str) -> Path | None:
     """nodes.md N8: ``data/samples/...`` is looked up in this plugin's samples first."""
     if not path.startswith(_SAMPLES_PREFIX):
         return None
@@ -122,7 +125,7 @@ def _csv_fingerprint(params: Mapping[str, Any], env: Any) -> str | None:
     raw = params.get("path")
     if not isinstance(raw, str) or not raw:
         return None
-    resolved = _bundled_sample(raw)
+    resolved = bundled_sample(raw)
     if resolved is None:
         paths = paths_of(env)
         if paths is None:
@@ -136,6 +139,43 @@ def _csv_fingerprint(params: Mapping[str, Any], env: Any) -> str | None:
     except OSError:
         return None
     return f"{resolved}:{st.st_size}:{st.st_mtime_ns}"
+
+
+#: Bundled samples up to this size are embedded in exported scripts, so they run without nodeloom.
+EMBED_SAMPLE_LIMIT = 1_000_000
+
+
+def csv_reader_codegen(gen: Any) -> CodeFragment:
+    path = gen.params["path"]
+    if not path:
+        raise ValueError("CSVReader requires a non-empty path param.")
+    gen.need("csv", "io")
+    gen.helper("CsvTable", CSV_TABLE)
+    use(gen, parse_csv, _parses, _cell_value, feature_columns, table_tensor)
+    gen.helper("read_csv", READ_CSV)
+    text = gen.tmp("text")
+    sample = bundled_sample(path)
+    if sample is not None and sample.stat().st_size <= EMBED_SAMPLE_LIMIT:
+        name = "SAMPLE_" + "".join(c if c.isalnum() else "_" for c in sample.name).upper()
+        content = sample.read_text(encoding="utf-8-sig")
+        gen.helper(name, f"# The bundled sample {path} (nodes.md N8), embedded.\n{name} = {py_literal(content)}\n")
+        lines = [f"{text} = {name}"]
+    else:
+        file = gen.tmp("file")
+        lines = [
+            f"{file} = data_path('libs', {path!r}, data_dir)",
+            f"if not os.path.isfile({file}):",
+            f"    raise FileNotFoundError({f'CSVReader: file not found at {path}'!r})",
+            f"with open({file}, encoding='utf-8-sig') as fh:",
+            f"    {text} = fh.read()",
+        ]
+    target = gen.params["target_column"].strip()
+    include = [c.strip() for c in gen.params["include_columns"].split(",") if c.strip()]
+    tensor = gen.tmp("tensor")
+    outs = f"{tensor}, {gen.var('labels')}, {gen.var('columns')}"
+    args = f"{text}, {gen.param('skip_header')}, {target!r}, {py_literal(include)}"
+    lines += [f"{outs} = read_csv({args})", f"{gen.var('tensor')} = to_device({tensor}, device)"]
+    return gen.fragment(*lines)
 
 
 @node(
@@ -157,13 +197,14 @@ def _csv_fingerprint(params: Mapping[str, Any], env: Any) -> str | None:
         Param.bool("skip_header", True, "The first row holds the column names."),
     ],
     fingerprint=_csv_fingerprint,
+    codegen=csv_reader_codegen,
 )
 def csv_reader(call: Any) -> dict[str, Any]:
     """Read a CSV file into a float32 feature matrix, string labels and column names."""
     path = call.params["path"]
     if not path:
         raise ValueError("CSVReader requires a non-empty path param.")
-    resolved = _bundled_sample(path) or resolve_file(call, "libs", path, "CSVReader")
+    resolved = bundled_sample(path) or resolve_file(call, "libs", path, "CSVReader")
     if not resolved.is_file():
         raise FileNotFoundError(f"CSVReader: file not found at {path}")
     # utf-8-sig reads files with and without a byte-order mark alike.
@@ -184,6 +225,15 @@ def csv_reader(call: Any) -> dict[str, Any]:
 # -- column selection and normalisation ------------------------------------------------------------
 
 
+def column_selector_codegen(gen: Any) -> CodeFragment:
+    gen.helper("select_columns", SELECT_COLUMNS)
+    names = [n.strip() for n in gen.params["names"].split(",") if n.strip()]
+    indices = [] if names else int_list("ColumnSelector", "indices", gen.params["indices"])
+    columns = gen.input("columns") if gen.has_input("columns") else "None"
+    args = f"{gen.input('tensor')}, {columns}, {py_literal(names)}, {py_literal(indices)}"
+    return gen.fragment(f"{gen.var('tensor')} = select_columns({args})")
+
+
 @node(
     name="ColumnSelector",
     category=CATEGORY,
@@ -201,6 +251,7 @@ def csv_reader(call: Any) -> dict[str, Any]:
         Param.string("indices", "0", "Comma-separated column indices (used when names is empty)."),
         Param.string("names", "", "Comma-separated column names looked up in the columns input."),
     ],
+    codegen=column_selector_codegen,
 )
 def column_selector(call: Any) -> dict[str, Any]:
     """Pick columns by name (looked up in `columns`) or by index: `x[..., indices]`."""
@@ -257,6 +308,13 @@ def normalize_tensor(x: torch.Tensor, mode: str, axis: int) -> tuple[torch.Tenso
     raise ValueError(f"Normalize: unknown mode '{mode}'")
 
 
+def normalize_codegen(gen: Any) -> CodeFragment:
+    use(gen, as_float32, _nonzero, normalize_tensor)
+    outs = f"{gen.var('tensor')}, {gen.var('stats')}"
+    args = f"as_float32({gen.input('tensor')}), {gen.param('mode')}, {gen.param('axis')}"
+    return gen.fragment(f"{outs} = normalize_tensor({args})")
+
+
 @node(
     name="Normalize",
     category=CATEGORY,
@@ -269,6 +327,7 @@ def normalize_tensor(x: torch.Tensor, mode: str, axis: int) -> tuple[torch.Tenso
         Param.select("mode", "zscore", ("zscore", "minmax", "unit_norm"), "Normalisation."),
         Param.int("axis", 0, "Dim the statistics are taken over (0 = per column)."),
     ],
+    codegen=normalize_codegen,
 )
 def normalize(call: Any) -> dict[str, Any]:
     """Z-score, min-max or unit-norm scaling along `axis` (population std; zero spreads become 1)."""
@@ -406,6 +465,17 @@ def dataset(call: Any) -> dict[str, Any]:
     return {"dataset": data}
 
 
+def data_loader_codegen(gen: Any) -> CodeFragment:
+    gen.need("torch.utils.data")
+    p = gen.params
+    args = ", ".join(
+        [gen.input("dataset")]
+        + [f"{k}={py_literal(p[k])}" for k in ("batch_size", "shuffle", "num_workers")]
+        + [f"generator=torch.Generator(device='cpu').manual_seed({gen.seed_expr})"]
+    )
+    return gen.fragment(f"{gen.var('dataloader')} = torch.utils.data.DataLoader({args})")
+
+
 @node(
     name="DataLoader",
     category=CATEGORY,
@@ -418,6 +488,7 @@ def dataset(call: Any) -> dict[str, Any]:
     ],
     cacheable=False,
     random=True,
+    codegen=data_loader_codegen,
 )
 def data_loader(call: Any) -> dict[str, Any]:
     """Batch a dataset with `torch.utils.data.DataLoader`; shuffling draws from the node seed."""

@@ -14,9 +14,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nodeloom.kernel import StatefulSpec
+from nodeloom.kernel import CodeFragment, StatefulSpec
 from nodeloom.kernel.api import In, Out, Param, node
+from nodeloom.kernel.codegen import py_literal
 from nodeloom.torchkit import as_float32, int_list, module_for, seeded
+
+from ._codegen import seeded_module, use
+from ._codegen_sources import DDPM_SAMPLE
 
 CATEGORY = "Diffusion"
 
@@ -193,6 +197,22 @@ def _unet_structure(params: dict[str, Any]) -> dict[str, Any]:
         return params
 
 
+def _use_modules(gen: Any, *extra: Any) -> None:
+    use(gen, _overwrite, _zero, TimestepMLP, *extra)
+
+
+def diffusion_unet_codegen(gen: Any) -> CodeFragment:
+    p = gen.params
+    mult = _channel_mult(p)
+    check_unet_params(p["base_channels"], mult, p["num_groups"], p["time_emb_dim"])
+    _use_modules(gen, ResBlock, check_unet_params, UNet)
+    args = ", ".join(
+        py_literal(v)
+        for v in (p["in_channels"], p["base_channels"], mult, p["time_emb_dim"], p["num_groups"], p["seed"])
+    )
+    return gen.fragment(*seeded_module(gen, f"UNet({args})", [f"{gen.var('model')} = {{m}}"]))
+
+
 @node(
     name="DiffusionUNet",
     category=CATEGORY,
@@ -206,6 +226,7 @@ def _unet_structure(params: dict[str, Any]) -> dict[str, Any]:
         Param.int("seed", 42, "Seed of every initial weight."),
     ],
     stateful=StatefulSpec(build=lambda call: build_unet(call.params), normalize=_unet_structure),
+    codegen=diffusion_unet_codegen,
 )
 def diffusion_unet(call: Any) -> dict[str, Any]:
     """A small persisted U-Net `(x, t) -> predicted noise`, fully initialised from `seed`."""
@@ -216,6 +237,22 @@ def diffusion_unet(call: Any) -> dict[str, Any]:
     with seeded(call):
         model = module_for(call)
     return {"model": model}
+
+
+def timestep_embedding_codegen(gen: Any) -> CodeFragment:
+    p = gen.params
+    if p["embed_dim"] < 2 or p["embed_dim"] % 2:
+        raise ValueError(f"TimestepEmbedding: embed_dim must be even, got {p['embed_dim']}.")
+    _use_modules(gen)
+    t = gen.tmp("t")
+    build = f"TimestepMLP({p['embed_dim']!r}, {p['max_period']!r}, {p['seed']!r})"
+    return gen.fragment(
+        f"{t} = {gen.input('timestep')}",
+        f"{t} = {t} if isinstance({t}, torch.Tensor) else torch.as_tensor({t})",
+        f"if {t}.dim() == 0:",
+        f"    {t} = {t}.reshape(1)",
+        *seeded_module(gen, build, [f"{gen.var('embedding')} = {{m}}({t}.to(device))"]),
+    )
 
 
 @node(
@@ -234,6 +271,7 @@ def diffusion_unet(call: Any) -> dict[str, Any]:
         ),
         structural_params=("embed_dim", "max_period", "seed"),
     ),
+    codegen=timestep_embedding_codegen,
 )
 def timestep_embedding(call: Any) -> dict[str, Any]:
     """Sinusoidal timestep features passed through a persisted two-layer MLP."""
@@ -250,6 +288,30 @@ def timestep_embedding(call: Any) -> dict[str, Any]:
     return {"embedding": embedding}
 
 
+def gaussian_noise_codegen(gen: Any) -> CodeFragment:
+    p = gen.params
+    n, g = gen.var("noise"), gen.tmp("g")
+    if gen.has_input("shape_ref"):
+        ref = gen.input("shape_ref")
+        shape, place = f"list({ref}.shape)", f"{ref}.device"
+    else:
+        dims = int_list("GaussianNoise", "shape", p["shape"])
+        if not dims or any(d <= 0 for d in dims):
+            raise ValueError(f"GaussianNoise: shape dims must be positive; got {dims}.")
+        shape, place = py_literal(dims), "device"
+    std, mean = max(p["std"], 0.0), p["mean"]
+    lines = [
+        f"{g} = torch.Generator().manual_seed({p['seed']!r})",
+        f"{n} = torch.randn({shape}, generator={g}, dtype=torch.float32)",
+    ]
+    if std != 1:
+        lines.append(f"{n} = {n} * {py_literal(std)}")
+    if mean != 0:
+        lines.append(f"{n} = {n} + {py_literal(mean)}")
+    lines.append(f"{n} = {n}.to({place})")
+    return gen.fragment(*lines)
+
+
 @node(
     name="GaussianNoise",
     category=CATEGORY,
@@ -263,6 +325,7 @@ def timestep_embedding(call: Any) -> dict[str, Any]:
         Param.float("std", 1.0, "Standard deviation of the noise.", min=0),
         Param.int("seed", 42, "Seed of the noise."),
     ],
+    codegen=gaussian_noise_codegen,
 )
 def gaussian_noise(call: Any) -> dict[str, Any]:
     """Gaussian noise $n \\sim \\mathcal{N}(mean, std^2)$ from an explicit seed."""
@@ -283,6 +346,26 @@ def gaussian_noise(call: Any) -> dict[str, Any]:
     return {"noise": n.to(ref.device if ref is not None else call.device)}
 
 
+def lerp_codegen(gen: Any) -> CodeFragment:
+    use(gen, as_float32)
+    a, b, alpha, out = gen.tmp("a"), gen.tmp("b"), gen.tmp("alpha"), gen.var("tensor")
+    lines = [
+        f"{a} = {gen.input('tensor_a')}",
+        f"{a} = {a} if isinstance({a}, torch.Tensor) else as_float32({a})",
+        f"{b} = {gen.input('tensor_b')}",
+        f"{b} = {b} if isinstance({b}, torch.Tensor) else as_float32({b})",
+    ]
+    if gen.has_input("alpha"):
+        lines += [
+            f"{alpha} = {gen.input('alpha')}",
+            f"{alpha} = ({alpha} if isinstance({alpha}, torch.Tensor) else torch.as_tensor({alpha})).to({a}.device)",
+        ]
+    else:
+        lines.append(f"{alpha} = torch.tensor({gen.param('alpha')}, dtype={a}.dtype, device={a}.device)")
+    lines.append(f"{out} = {alpha} * {a} + (1 - {alpha}) * {b}")
+    return gen.fragment(*lines)
+
+
 @node(
     name="Lerp",
     category=CATEGORY,
@@ -293,6 +376,7 @@ def gaussian_noise(call: Any) -> dict[str, Any]:
     ],
     outputs=[Out("tensor", "TENSOR")],
     params=[Param.float("alpha", 0.5, "Weight of tensor_a.")],
+    codegen=lerp_codegen,
 )
 def lerp(call: Any) -> dict[str, Any]:
     """Blend two tensors: $alpha \\cdot a + (1 - alpha) \\cdot b$ (alpha weights `tensor_a`)."""
@@ -321,6 +405,17 @@ def beta_schedule(kind: str, num_steps: int, beta_start: float, beta_end: float)
     raise ValueError(f"DDPMSampler: unknown schedule '{kind}'.")
 
 
+def ddpm_sampler_codegen(gen: Any) -> CodeFragment:
+    use(gen, beta_schedule)
+    gen.helper("ddpm_sample", DDPM_SAMPLE)
+    p = gen.params
+    args = ", ".join(
+        [gen.input("model"), gen.input("noise")]
+        + [py_literal(p[k]) for k in ("num_steps", "schedule", "beta_start", "beta_end", "seed")]
+    )
+    return gen.fragment(f"{gen.var('image')} = ddpm_sample({args})")
+
+
 @node(
     name="DDPMSampler",
     category=CATEGORY,
@@ -338,6 +433,7 @@ def beta_schedule(kind: str, num_steps: int, beta_start: float, beta_end: float)
         Param.int("seed", 42, "Seed of the noise added between steps."),
     ],
     cacheable=False,
+    codegen=ddpm_sampler_codegen,
 )
 def ddpm_sampler(call: Any) -> dict[str, Any]:
     """Run the full reverse DDPM chain from `noise`, predicting noise with `model(x, t)`."""

@@ -13,7 +13,9 @@ from typing import Any
 
 import torch
 
+from nodeloom.kernel import CodeFragment
 from nodeloom.kernel.api import In, Out, Param, node
+from nodeloom.kernel.codegen import CodegenUnsupported, py_literal
 from nodeloom.torchkit import resolve_node_device, to_device
 
 CATEGORY = "IO"
@@ -133,6 +135,29 @@ def is_valid_input_name(name: Any) -> bool:
     return isinstance(name, str) and bool(_NAME_RE.match(name))
 
 
+def graph_input_codegen(gen: Any) -> CodeFragment:
+    """Caller values come from ``inputs`` (coerced by the script); the default is parsed now."""
+    kind, name = gen.params["type"], gen.params["name"]
+    if kind == "image":
+        raise CodegenUnsupported("image graph inputs are decoded with Pillow, which standalone scripts do not use")
+    out = gen.var("value")
+    try:
+        if "value" in gen.params:
+            fallback = f"{out} = {py_literal(coerce_value(kind, gen.params['value']))}"
+        else:
+            fallback = f"{out} = {py_literal(parse_default(kind, gen.params['default']))}"
+    except InputCoercionError as exc:
+        fallback = f"raise InputError({f'GraphInput {name!r}: {exc}'!r})"
+    if not gen.is_top_level:  # only top-level inputs belong to the graph's contract
+        return gen.fragment(fallback)
+    return gen.fragment(
+        f"if {name!r} in inputs:",
+        f"    {out} = inputs[{name!r}]",
+        "else:",
+        "    " + fallback,
+    )
+
+
 @node(
     name="GraphInput",
     category=CATEGORY,
@@ -146,6 +171,7 @@ def is_valid_input_name(name: Any) -> bool:
         Param.string("default", "", "Value used when none is supplied, written as text."),
         Param.string("description", "", "Shown in the function contract."),
     ],
+    codegen=graph_input_codegen,
 )
 def graph_input(call: Any) -> dict[str, Any]:
     """An input of the graph when it is called as a function (engine.md §4.18).
@@ -173,6 +199,10 @@ def _read_rgb(call: Any, path: str) -> torch.Tensor:
     return read_image(call, path, "RGB", 0, node_name="GraphInput")
 
 
+def graph_output_codegen(gen: Any) -> CodeFragment:
+    return gen.fragment(f"{gen.var('value')} = {gen.input('value')}")
+
+
 @node(
     name="GraphOutput",
     category=CATEGORY,
@@ -181,10 +211,22 @@ def _read_rgb(call: Any, path: str) -> torch.Tensor:
         Param.string("name", "output", "Output name in the graph's function contract."),
         Param.string("description", "", "Shown in the function contract."),
     ],
+    codegen=graph_output_codegen,
 )
 def graph_output(call: Any) -> dict[str, Any]:
     """An output of the graph when it is called as a function; the caller collects `value`."""
     return {"value": call.inputs.get("value")}
+
+
+def inference_codegen(gen: Any) -> CodeFragment:
+    dev, model, out = gen.tmp("device"), gen.var("model"), gen.var("output")
+    return gen.fragment(
+        f"{dev} = node_device({gen.param('device')}, device)",
+        f"{model} = to_device({gen.input('model')}, {dev})",
+        f"if hasattr({model}, 'eval'):",
+        f"    {model}.eval()",
+        f"{out} = {model}(to_device({gen.input('input')}, {dev}))",
+    )
 
 
 @node(
@@ -196,6 +238,7 @@ def graph_output(call: Any) -> dict[str, Any]:
         Out("model", "MODEL", "The same model object, now in eval mode."),
     ],
     params=[Param.select("device", "auto", DEVICES, "auto follows the run device.")],
+    codegen=inference_codegen,
 )
 def inference(call: Any) -> dict[str, Any]:
     """Run a model in eval mode without gradients: `model.eval(); output = model(input)`."""

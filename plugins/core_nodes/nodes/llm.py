@@ -12,9 +12,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nodeloom.kernel import CodeFragment
 from nodeloom.kernel.api import In, Out, Param, node
+from nodeloom.kernel.codegen import CodegenUnsupported, py_literal
 from nodeloom.torchkit import StepRecorder, as_float32
 
+from ._codegen import use
+from ._codegen_sources import COSINE_RANK, WORD_VECTORS
 from .classical import CLASSICAL, optional_import
 
 CATEGORY = "LLM"
@@ -134,6 +138,41 @@ def lookup_words(words: list[str], keep_oov: bool) -> tuple[torch.Tensor, list[s
     return table, labels, oov
 
 
+def _demo_table_source() -> str:
+    """The demo-16d table as script literals: the words and one row of 16 floats per word."""
+    rows = [[float(_TABLE[w].get(axis, 0.0)) for axis in AXES] for w in VOCAB]
+    return (
+        f"DEMO_16D_WORDS = {py_literal(VOCAB)}\n"
+        f"DEMO_16D = torch.tensor({py_literal(rows, width=140)}, dtype=torch.float32)\n"
+        "DEMO_16D_INDEX = {w: i for i, w in enumerate(DEMO_16D_WORDS)}\n"
+    )
+
+
+def word_vector_codegen(gen: Any) -> CodeFragment:
+    backend = gen.params["backend"]
+    if backend not in BACKENDS:
+        raise ValueError(f"Unknown WordVector backend: '{backend}'")
+    gen.helper("DEMO_16D", _demo_table_source())
+    gen.helper("word_vectors", WORD_VECTORS)
+    words, emb = gen.tmp("words"), gen.tmp("emb")
+    if gen.has_input("tokens"):
+        use(gen, split_words)
+        tokens = gen.input("tokens")
+        lines = [
+            f"{words} = split_words({tokens}) if isinstance({tokens}, str) else "
+            f"[w for w in (str(t).strip().lower() for t in {tokens}) if w]"
+        ]
+    else:
+        lines = [f"{words} = {py_literal(split_words(gen.params['words']))}"]
+    labels = gen.var("labels")
+    keep, norm = py_literal(gen.params["keep_oov"]), py_literal(gen.params["normalize"])
+    lines += [
+        f"{emb}, {labels} = word_vectors({words}, {keep}, {norm})",
+        f"{gen.var('embeddings')} = {emb}.to(device)",
+    ]
+    return gen.fragment(*lines)
+
+
 @node(
     name="WordVector",
     category=CATEGORY,
@@ -150,6 +189,7 @@ def lookup_words(words: list[str], keep_oov: bool) -> tuple[torch.Tensor, list[s
         Param.bool("normalize", False, "Scale each row to unit L2 norm."),
         Param.bool("keep_oov", False, "Keep unknown words as zero rows."),
     ],
+    codegen=word_vector_codegen,
 )
 def word_vector(call: Any) -> dict[str, Any]:
     """Look words up in the offline 16-dimensional demo embedding table (interpretable axes)."""
@@ -191,6 +231,15 @@ def _matrix(x: Any) -> torch.Tensor:
     return t.unsqueeze(0) if t.dim() == 1 else t
 
 
+def cosine_similarity_codegen(gen: Any) -> CodeFragment:
+    use(gen, as_float32, _matrix)
+    gen.helper("cosine_rank", COSINE_RANK)
+    labels = gen.input("key_labels") if gen.has_input("key_labels") else "None"
+    outs = ", ".join(gen.var(p) for p in ("similarity", "top_k_indices", "top_k_labels"))
+    args = f"{gen.input('queries')}, {gen.input('keys')}, {labels}, {gen.param('top_k')}"
+    return gen.fragment(f"{outs} = cosine_rank({args}, {gen.param('exclude_self_words')})")
+
+
 @node(
     name="CosineSimilarity",
     category=CATEGORY,
@@ -215,6 +264,7 @@ def _matrix(x: Any) -> torch.Tensor:
             "exclude_self_words", "", "Comma-separated key labels left out of the ranking."
         ),
     ],
+    codegen=cosine_similarity_codegen,
 )
 def cosine_similarity(call: Any) -> dict[str, Any]:
     """Cosine similarity of every query with every key, and the top-k keys per query."""
@@ -316,6 +366,25 @@ def centre_and_scale(points: np.ndarray) -> np.ndarray:
     return points / peak if peak > 0 else points
 
 
+def embedding_scatter_codegen(gen: Any) -> CodeFragment:
+    """PCA is torch/numpy only; t-SNE needs scikit-learn, so it forces the runner."""
+    if gen.params["method"] != "PCA":
+        raise CodegenUnsupported(
+            f"EmbeddingScatter method '{gen.params['method']}' needs scikit-learn (only PCA exports standalone)"
+        )
+    gen.need("numpy as np")
+    use(gen, as_float32, embeddings_numpy, pca_2d, centre_and_scale)
+    x, points = gen.tmp("x"), gen.tmp("points")
+    labels = gen.input("labels") if gen.has_input("labels") else "None"
+    return gen.fragment(
+        f"{x} = embeddings_numpy({gen.input('embeddings')})",
+        f"{points} = centre_and_scale(np.asarray(pca_2d({x})[0], dtype=np.float64))",
+        f"{gen.var('labels')} = list({labels} or [])[: {x}.shape[0]]",
+        f"{gen.var('points_2d')} = torch.as_tensor({points}, dtype=torch.float32)"
+        f".reshape({x}.shape[0], 2).to(device)",
+    )
+
+
 @node(
     name="EmbeddingScatter",
     category=CATEGORY,
@@ -332,6 +401,7 @@ def centre_and_scale(points: np.ndarray) -> np.ndarray:
         Param.float("perplexity", 5.0, "t-SNE perplexity (capped at N - 1).", min=2, max=50),
         Param.int("seed", 42, "t-SNE random state."),
     ],
+    codegen=embedding_scatter_codegen,
 )
 def embedding_scatter(call: Any) -> dict[str, Any]:
     """Map embeddings to 2-D with PCA or t-SNE, centred and scaled into [-1, 1]."""

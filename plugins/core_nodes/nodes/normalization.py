@@ -7,10 +7,12 @@ from typing import Any
 
 from torch import nn
 
-from nodeloom.kernel import StatefulSpec
+from nodeloom.kernel import CodeFragment, StatefulSpec
 from nodeloom.kernel.api import In, Out, Param, node
+from nodeloom.kernel.codegen import py_literal
 from nodeloom.torchkit import StepRecorder, int_list, module_for, seeded
 
+from ._codegen import seeded_module
 from ._norm_trace import record_norm_steps
 
 CATEGORY = "Normalization"
@@ -29,6 +31,12 @@ def _normalize_layernorm(params: dict[str, Any]) -> dict[str, Any]:
     return {**params, "normalized_shape": _shape(params)}
 
 
+def layernorm_codegen(gen: Any) -> CodeFragment:
+    build = f"nn.LayerNorm({py_literal(_shape(gen.params))}, eps={gen.param('eps')})"
+    forward = f"{gen.var('tensor')} = {{m}}({gen.input('tensor')})"
+    return gen.fragment(*seeded_module(gen, build, [forward]))
+
+
 @node(
     name="LayerNorm",
     category=CATEGORY,
@@ -41,6 +49,7 @@ def _normalize_layernorm(params: dict[str, Any]) -> dict[str, Any]:
     stateful=StatefulSpec(
         build=lambda call: build_layernorm(call.params), normalize=_normalize_layernorm
     ),
+    codegen=layernorm_codegen,
 )
 def layernorm(call: Any) -> dict[str, Any]:
     """Layer normalisation over the trailing dims with learned scale and shift (`nn.LayerNorm`)."""

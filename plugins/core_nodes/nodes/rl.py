@@ -8,10 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nodeloom.kernel import Requirement
+from nodeloom.kernel import CodeFragment, Requirement
 from nodeloom.kernel.api import In, Out, Param, node
 from nodeloom.torchkit import as_float32, seeded
 
+from ._codegen import use
 from .classical import optional_import
 
 CATEGORY = "RL"
@@ -47,6 +48,29 @@ def _act(
         return model, model(x)
 
 
+def _policy_lines(gen: Any, build: str, forward: str, empty: str) -> list[str]:
+    """Build under the node seed; with a state, ``action = forward`` on the state's device."""
+    model, action = gen.var("model"), gen.var("action")
+    lines = [f"with seeded({gen.seed_expr}):", f"    {model} = {build}"]
+    if gen.has_input("state"):
+        x = gen.tmp("x")
+        lines += [
+            f"{x} = _state({gen.input('state')})",
+            f"{model} = {model}.to({x}.device)",
+            f"{action} = {forward.replace('{x}', x).replace('{model}', model)}",
+        ]
+    else:
+        lines.append(f"{action} = torch.zeros({empty}).to(device)")
+    return lines
+
+
+def dqn_codegen(gen: Any) -> CodeFragment:
+    use(gen, as_float32, _state, build_dqn)
+    p = gen.params
+    build = f"build_dqn({p['state_dim']!r}, {p['action_dim']!r}, {p['hidden_dim']!r})"
+    return gen.fragment(*_policy_lines(gen, build, "{model}({x})", repr(p["action_dim"])))
+
+
 @node(
     name="DQN",
     category=CATEGORY,
@@ -62,6 +86,7 @@ def _act(
     ],
     cacheable=False,
     random=True,
+    codegen=dqn_codegen,
 )
 def dqn(call: Any) -> dict[str, Any]:
     """A fresh Q-network (initialised from the node seed); with a state, its Q-values."""
@@ -91,6 +116,13 @@ class ActorCritic(nn.Module):
         return torch.softmax(self.actor(f), dim=-1), self.critic(f)
 
 
+def ppo_codegen(gen: Any) -> CodeFragment:
+    use(gen, as_float32, _state, ActorCritic)
+    p = gen.params
+    build = f"ActorCritic({p['state_dim']!r}, {p['action_dim']!r}, {p['hidden_dim']!r})"
+    return gen.fragment(*_policy_lines(gen, build, "{model}({x})[0]", repr(p["action_dim"])))
+
+
 @node(
     name="PPO",
     category=CATEGORY,
@@ -106,6 +138,7 @@ class ActorCritic(nn.Module):
     ],
     cacheable=False,
     random=True,
+    codegen=ppo_codegen,
 )
 def ppo(call: Any) -> dict[str, Any]:
     """A fresh actor-critic network (from the node seed); with a state, its action probabilities."""
@@ -137,6 +170,23 @@ class RewardHead(nn.Module):
         return self.net(h).squeeze(-1)
 
 
+def reward_model_codegen(gen: Any) -> CodeFragment:
+    use(gen, RewardHead)
+    p = gen.params
+    model, rewards = gen.var("model"), gen.var("rewards")
+    lines = [f"with seeded({p['seed']!r}):", f"    {model} = RewardHead({p['input_dim']!r}, {p['hidden_dim']!r})"]
+    if gen.has_input("hidden_states"):
+        h = gen.tmp("h")
+        lines += [
+            f"{h} = {gen.input('hidden_states')}",
+            f"{model} = {model}.to({h}.device)",
+            f"{rewards} = {model}({h}.float())",
+        ]
+    else:
+        lines.append(f"{rewards} = torch.zeros(0).to(device)")
+    return gen.fragment(*lines)
+
+
 @node(
     name="RewardModel",
     category=CATEGORY,
@@ -155,6 +205,7 @@ class RewardHead(nn.Module):
         Param.int("seed", 42, "Seed of the initial weights."),
     ],
     cacheable=False,
+    codegen=reward_model_codegen,
 )
 def reward_model(call: Any) -> dict[str, Any]:
     """An RLHF-style reward head (seeded); with hidden states, their rewards."""
@@ -168,6 +219,32 @@ def reward_model(call: Any) -> dict[str, Any]:
     with torch.no_grad():
         rewards = model(h.float())
     return {"model": model, "rewards": rewards}
+
+
+def kl_divergence_codegen(gen: Any) -> CodeFragment:
+    use(gen, as_float32)
+    p, q, log_q, target, kl = (gen.tmp(n) for n in ("p", "q", "log_q", "target", "kl"))
+    out = gen.var("kl")
+    lines = [
+        f"{p}, {q} = as_float32({gen.input('p')}), as_float32({gen.input('q')})",
+        f"if {p}.shape != {q}.shape:",
+        "    raise ValueError(",
+        f"        f\"KLDivergence: p and q must have the same shape, got {{list({p}.shape)}} vs {{list({q}.shape)}}.\"",
+        "    )",
+    ]
+    if gen.params["input_kind"] == "logits":
+        lines.append(f"{log_q}, {target} = F.log_softmax({q}, dim=-1), F.softmax({p}, dim=-1)")
+    else:
+        lines.append(f"{log_q}, {target} = torch.log({q}.clamp_min(1e-12)), {p}")
+    reduction = gen.params["reduction"]
+    if reduction == "none":
+        lines += [
+            f"{kl} = F.kl_div({log_q}, {target}, reduction='none').sum(-1)",
+            f"{out} = {kl}.flatten() if {kl}.dim() > 1 else {kl}",
+        ]
+    else:
+        lines.append(f"{out} = F.kl_div({log_q}, {target}, reduction={reduction!r})")
+    return gen.fragment(*lines)
 
 
 @node(
@@ -189,6 +266,7 @@ def reward_model(call: Any) -> dict[str, Any]:
             "reduction", "batchmean", ("batchmean", "sum", "mean", "none"), "How to reduce."
         ),
     ],
+    codegen=kl_divergence_codegen,
 )
 def kl_divergence(call: Any) -> dict[str, Any]:
     """$KL(p \\| q) = \\sum p \\log(p / q)$ over the last dim, from probabilities or logits."""

@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-from nodeloom.kernel import StatefulSpec
+from nodeloom.kernel import CodeFragment, StatefulSpec
 from nodeloom.kernel.api import In, Out, Param, node
 from nodeloom.torchkit import as_float32, module_for, seeded, to_device
 from torch import nn
+
+from ._codegen import params_literal, seeded_module, use
 
 CATEGORY = "RNN"
 
@@ -43,6 +45,22 @@ def build_lstm(params: Mapping[str, Any]) -> nn.Module:
     return nn.LSTM(**_rnn_kwargs(params))
 
 
+def _recurrent_codegen(gen: Any, builder: Any, lstm: bool) -> CodeFragment:
+    use(gen, _rnn_kwargs, builder)
+    build = f"{builder.__name__}({params_literal(gen, (p.name for p in RNN_PARAMS))})"
+    output, hidden = gen.var("output"), gen.var("hidden")
+    state = f"({hidden}, {gen.tmp('c_n')})" if lstm else hidden
+    return gen.fragment(*seeded_module(gen, build, [f"{output}, {state} = {{m}}({gen.input('tensor')})"]))
+
+
+def gru_codegen(gen: Any) -> CodeFragment:
+    return _recurrent_codegen(gen, build_gru, lstm=False)
+
+
+def lstm_codegen(gen: Any) -> CodeFragment:
+    return _recurrent_codegen(gen, build_lstm, lstm=True)
+
+
 @node(
     name="GRU",
     category=CATEGORY,
@@ -53,6 +71,7 @@ def build_lstm(params: Mapping[str, Any]) -> nn.Module:
     ],
     params=RNN_PARAMS,
     stateful=StatefulSpec(build=lambda call: build_gru(call.params)),
+    codegen=gru_codegen,
 )
 def gru(call: Any) -> dict[str, Any]:
     """Gated recurrent unit over a sequence, starting from a zero state (`nn.GRU`)."""
@@ -72,6 +91,7 @@ def gru(call: Any) -> dict[str, Any]:
     ],
     params=RNN_PARAMS,
     stateful=StatefulSpec(build=lambda call: build_lstm(call.params)),
+    codegen=lstm_codegen,
 )
 def lstm(call: Any) -> dict[str, Any]:
     """Long short-term memory over a sequence, starting from a zero state (`nn.LSTM`)."""
@@ -103,6 +123,20 @@ def _check_rows(x: torch.Tensor, size: int, what: str, size_name: str, batch: in
         )
 
 
+def rnn_cell_codegen(gen: Any) -> CodeFragment:
+    use(gen, as_float32, build_rnn_cell)
+    names = ("input_size", "hidden_size", "nonlinearity", "seed")
+    x, h = gen.tmp("x"), gen.tmp("h")
+    lines = [f"{x} = to_device(as_float32({gen.input('tensor')}), device)"]
+    if gen.has_input("hidden"):
+        lines.append(f"{h} = to_device(as_float32({gen.input('hidden')}), device)")
+    else:
+        lines.append(f"{h} = None")
+    build = f"build_rnn_cell({params_literal(gen, names)})"
+    lines += seeded_module(gen, build, [f"{gen.var('hidden')} = {{m}}({x}, {h})"])
+    return gen.fragment(*lines)
+
+
 @node(
     name="RNNCell",
     category=CATEGORY,
@@ -123,6 +157,7 @@ def _check_rows(x: torch.Tensor, size: int, what: str, size_name: str, batch: in
         build=lambda call: build_rnn_cell(call.params),
         structural_params=("input_size", "hidden_size", "nonlinearity", "seed"),
     ),
+    codegen=rnn_cell_codegen,
 )
 def rnn_cell(call: Any) -> dict[str, Any]:
     """One Elman RNN step: $h' = \\tanh(W_{ih} x + b_{ih} + W_{hh} h + b_{hh})$."""

@@ -7,10 +7,19 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
+from nodeloom.kernel import CodeFragment
 from nodeloom.kernel.api import In, Out, Param, node
+from nodeloom.kernel.codegen import py_literal
 from nodeloom.torchkit import StepRecorder, generator, int_list, to_device
 
+from ._codegen import simple, use
+
 CATEGORY = "Tensor Operations"
+
+
+def add_codegen(gen: Any) -> CodeFragment:
+    a, b = gen.input("tensor_a"), gen.input("tensor_b")
+    return simple(gen, "tensor", f"torch.add({a}, {b}, alpha={gen.param('alpha')})")
 
 
 @node(
@@ -19,11 +28,22 @@ CATEGORY = "Tensor Operations"
     inputs=[In("tensor_a", "TENSOR"), In("tensor_b", "TENSOR")],
     outputs=[Out("tensor", "TENSOR")],
     params=[Param.float("alpha", 1.0, "Multiplier of b (use -1 to subtract).")],
+    codegen=add_codegen,
 )
 def add(call: Any) -> dict[str, Any]:
     """$a + \\alpha b$ with broadcasting: `torch.add(a, b, alpha=alpha)`."""
     a, b = call.inputs["tensor_a"], call.inputs["tensor_b"]
     return {"tensor": torch.add(a, b, alpha=call.params["alpha"])}
+
+
+def mean_codegen(gen: Any) -> CodeFragment:
+    x, out = gen.input("tensor"), gen.var("tensor")
+    dims = int_list("Mean", "dim", gen.params["dim"])
+    keepdim = gen.param("keepdim")
+    if len(dims) == 1:
+        return gen.fragment(f"{out} = {x}.mean(dim={dims[0]!r}, keepdim={keepdim})")
+    reduce_dims = py_literal(dims) if dims else f"list(range({x}.dim()))"
+    return gen.fragment(f"{out} = {x}.mean(dim={reduce_dims}, keepdim={keepdim})")
 
 
 @node(
@@ -35,6 +55,7 @@ def add(call: Any) -> dict[str, Any]:
         Param.string("dim", "-1", "Comma-separated dims to average over (empty: all)."),
         Param.bool("keepdim", False, "Keep the reduced dims with size 1."),
     ],
+    codegen=mean_codegen,
 )
 def mean(call: Any) -> dict[str, Any]:
     """Mean over one or several dims."""
@@ -48,15 +69,25 @@ def mean(call: Any) -> dict[str, Any]:
     return {"tensor": x.mean(dim=reduce_dims, keepdim=keepdim)}
 
 
+def multiply_codegen(gen: Any) -> CodeFragment:
+    return simple(gen, "tensor", f"torch.mul({gen.input('tensor_a')}, {gen.input('tensor_b')})")
+
+
 @node(
     name="Multiply",
     category=CATEGORY,
     inputs=[In("tensor_a", "TENSOR"), In("tensor_b", "TENSOR")],
     outputs=[Out("tensor", "TENSOR")],
+    codegen=multiply_codegen,
 )
 def multiply(call: Any) -> dict[str, Any]:
     """Element-wise product with broadcasting: `torch.mul(a, b)`."""
     return {"tensor": torch.mul(call.inputs["tensor_a"], call.inputs["tensor_b"])}
+
+
+def permute_codegen(gen: Any) -> CodeFragment:
+    dims = int_list("Permute", "dims", gen.params["dims"])
+    return simple(gen, "tensor", f"{gen.input('tensor')}.permute(*{py_literal(dims)})")
 
 
 @node(
@@ -65,11 +96,16 @@ def multiply(call: Any) -> dict[str, Any]:
     inputs=[In("tensor", "TENSOR")],
     outputs=[Out("tensor", "TENSOR")],
     params=[Param.string("dims", "0,2,1", "The new order of the dims.")],
+    codegen=permute_codegen,
 )
 def permute(call: Any) -> dict[str, Any]:
     """Reorder dims: `x.permute(*dims)`."""
     dims = int_list("Permute", "dims", call.params["dims"])
     return {"tensor": call.inputs["tensor"].permute(*dims)}
+
+
+def softmax_codegen(gen: Any) -> CodeFragment:
+    return simple(gen, "tensor", f"torch.softmax({gen.input('tensor')}, {gen.param('dim')})")
 
 
 @node(
@@ -78,6 +114,7 @@ def permute(call: Any) -> dict[str, Any]:
     inputs=[In("tensor", "TENSOR", "Logits.")],
     outputs=[Out("tensor", "TENSOR", "Probabilities summing to 1 along dim.")],
     params=[Param.int("dim", -1, "Dim along which to normalise.")],
+    codegen=softmax_codegen,
 )
 def softmax(call: Any) -> dict[str, Any]:
     """$\\mathrm{softmax}(x)_i = e^{x_i} / \\sum_j e^{x_j}$ along `dim`."""
@@ -129,6 +166,22 @@ def _random_fill(params: Mapping[str, Any]) -> bool:
     return params.get("fill") in _RANDOM_FILLS
 
 
+def tensor_create_codegen(gen: Any) -> CodeFragment:
+    p = gen.params
+    shape = int_list("TensorCreate", "shape", p["shape"])
+    use(gen, create_tensor)
+    out, lines = gen.var("tensor"), []
+    gen_expr = "None"
+    if p["fill"] in _RANDOM_FILLS:
+        gen_expr = gen.tmp("g")
+        lines.append(f"{gen_expr} = torch.Generator(device='cpu').manual_seed({gen.seed_expr})")
+    args = f"{py_literal(shape)}, {p['fill']!r}, {py_literal(p['value'])}, {gen_expr}"
+    lines.append(f"{out} = to_device(create_tensor({args}), device)")
+    if p["requires_grad"]:
+        lines.append(f"{out}.requires_grad_(True)")
+    return gen.fragment(*lines)
+
+
 @node(
     name="TensorCreate",
     category=CATEGORY,
@@ -141,6 +194,7 @@ def _random_fill(params: Mapping[str, Any]) -> bool:
     ],
     random=_random_fill,
     cacheable=lambda params: not _random_fill(params),
+    codegen=tensor_create_codegen,
 )
 def tensor_create(call: Any) -> dict[str, Any]:
     """Create a float32 tensor of the given shape (random fills draw from the node seed)."""
@@ -153,16 +207,25 @@ def tensor_create(call: Any) -> dict[str, Any]:
     return {"tensor": t}
 
 
+def unsqueeze_codegen(gen: Any) -> CodeFragment:
+    return simple(gen, "tensor", f"{gen.input('tensor')}.unsqueeze({gen.param('dim')})")
+
+
 @node(
     name="Unsqueeze",
     category=CATEGORY,
     inputs=[In("tensor", "TENSOR")],
     outputs=[Out("tensor", "TENSOR")],
     params=[Param.int("dim", 0, "Where to insert the new size-1 dim.")],
+    codegen=unsqueeze_codegen,
 )
 def unsqueeze(call: Any) -> dict[str, Any]:
     """Insert a size-1 dim: `x.unsqueeze(dim)`."""
     return {"tensor": call.inputs["tensor"].unsqueeze(call.params["dim"])}
+
+
+def scalar_multiply_codegen(gen: Any) -> CodeFragment:
+    return simple(gen, "tensor", f"{gen.input('tensor')} * {gen.param('scalar')}")
 
 
 @node(
@@ -171,6 +234,7 @@ def unsqueeze(call: Any) -> dict[str, Any]:
     inputs=[In("tensor", "TENSOR")],
     outputs=[Out("tensor", "TENSOR")],
     params=[Param.float("scalar", 1.0, "The factor.")],
+    codegen=scalar_multiply_codegen,
 )
 def scalar_multiply(call: Any) -> dict[str, Any]:
     """Multiply every element by a scalar."""
@@ -228,6 +292,22 @@ def input_tensor(
     raise ValueError(f"TensorInput: unknown value_mode '{mode}'")
 
 
+def _dtypes_source() -> str:
+    items = ", ".join(f"{name!r}: {dtype}" for name, dtype in DTYPES.items())
+    return f"DTYPES = {{{items}}}\n"
+
+
+def tensor_input_codegen(gen: Any) -> CodeFragment:
+    p = gen.params
+    shape = int_list("TensorInput", "shape", p["shape"])
+    gen.helper("DTYPES", _dtypes_source())
+    use(gen, _flatten, input_tensor)
+    args = ", ".join(
+        py_literal(v) for v in (shape, p["dtype"], p["value_mode"], p.get("values"), p.get("seed"))
+    )
+    return simple(gen, "tensor", f"to_device(input_tensor({args}), device)")
+
+
 @node(
     name="TensorInput",
     category="Data",
@@ -239,6 +319,7 @@ def input_tensor(
         Param.tensor_grid("values", None, "Values for `explicit` mode."),
         Param.int("seed", 0, "Seed of the `random` mode."),
     ],
+    codegen=tensor_input_codegen,
 )
 def tensor_input(call: Any) -> dict[str, Any]:
     """A tensor typed in by hand, or random/zeros/ones/arange of a given shape and dtype."""

@@ -16,9 +16,14 @@ import attrs
 import torch
 from torch import nn
 
+from nodeloom.kernel import CodeFragment
 from nodeloom.kernel.api import In, Out, Param, node
+from nodeloom.kernel.codegen import py_literal
 from nodeloom.torchkit import resolve_node_device, seeded, to_device
 
+from . import sequential as _seq
+from ._codegen import use
+from ._codegen_sources import EARLY_STOPPING, SEQUENTIAL_BUILD, TRAIN_MODEL
 from .sequential import DEFAULT_LAYERS, build_model
 
 CATEGORY = "Training"
@@ -42,6 +47,13 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 BATCH_EVENT_INTERVAL_S = 0.5
 
 
+def loss_codegen(gen: Any) -> CodeFragment:
+    name = gen.params["type"]
+    if name not in LOSSES:
+        raise ValueError(f"Loss: unknown loss type '{name}'")
+    return gen.fragment(f"{gen.var('loss_fn')} = nn.{name}()")
+
+
 @node(
     name="Loss",
     category=CATEGORY,
@@ -49,6 +61,7 @@ BATCH_EVENT_INTERVAL_S = 0.5
     params=[
         Param.select("type", "CrossEntropyLoss", LOSSES, "torch.nn loss class (default arguments).")
     ],
+    codegen=loss_codegen,
 )
 def loss(call: Any) -> dict[str, Any]:
     """A `torch.nn` loss module with its default arguments."""
@@ -67,6 +80,25 @@ def accepted_kwargs(cls: type) -> set[str]:
     }
 
 
+def optimizer_codegen(gen: Any) -> CodeFragment:
+    name = gen.params["type"]
+    if name not in OPTIMIZERS:
+        raise ValueError(f"Optimizer: unknown optimizer type '{name}'")
+    # Which keywords the class accepts is decided now, against the torch the export runs with.
+    kwargs = f"lr={gen.param('lr')}"
+    weight_decay = gen.params["weight_decay"]
+    if "weight_decay" in accepted_kwargs(getattr(torch.optim, name)):
+        kwargs += f", weight_decay={py_literal(weight_decay)}"
+    elif weight_decay != 0:
+        message = (
+            f"Optimizer '{name}' does not accept weight_decay; got {weight_decay}. "
+            "Set weight_decay=0 or pick a different optimizer."
+        )
+        return gen.fragment(f"raise ValueError({message!r})")
+    out = gen.var("optimizer")
+    return gen.fragment(f"{out} = torch.optim.{name}({gen.input('model')}.parameters(), {kwargs})")
+
+
 @node(
     name="Optimizer",
     category=CATEGORY,
@@ -78,6 +110,7 @@ def accepted_kwargs(cls: type) -> set[str]:
         Param.float("weight_decay", 0.0, "L2 penalty (only for optimizers that accept it).", min=0),
     ],
     cacheable=False,
+    codegen=optimizer_codegen,
 )
 def optimizer(call: Any) -> dict[str, Any]:
     """A `torch.optim` optimizer over the model's parameters."""
@@ -97,6 +130,44 @@ def optimizer(call: Any) -> dict[str, Any]:
     return {"optimizer": cls(call.inputs["model"].parameters(), **kwargs)}
 
 
+def _constant_source(name: str, values: Any) -> str:
+    return f"{name} = frozenset({py_literal(sorted(values))})\n"
+
+
+def _checked_spec_literal(layers: Any) -> dict[str, Any]:
+    """The checked spec as plain data for the script's ``build_sequential`` (rules applied now)."""
+    spec = _seq.check_graph_spec(_seq.parse_layers(layers))
+    return {
+        "nodes": [dict(n) for n in spec.nodes],
+        "edges": [[e.source, e.target, e.source_handle, e.target_handle] for e in spec.edges],
+        "input_id": spec.input_id,
+        "output_id": spec.output_id,
+        "input_ports": [[p.id, p.name] for p in spec.input_ports],
+        "output_ports": [[p.id, p.name] for p in spec.output_ports],
+        "order": list(spec.order),
+    }
+
+
+def sequential_model_codegen(gen: Any) -> CodeFragment:
+    spec = _checked_spec_literal(gen.params["layers"])
+    gen.need("types")
+    for name in ("ACTIVATIONS", "WRAPPERS", "MERGES", "BOUNDARIES"):
+        gen.helper(name, _constant_source(name, getattr(_seq, name)))
+    use(
+        gen,
+        _seq.SpecError, _seq.Reshape, _seq.SelectIndex, _seq.SelfDecoder, _seq.SequenceOnly,
+        _seq.SelfAttention, _seq._shape_list, _seq._transformer, _seq._activation, _seq._wrapper,
+        _seq.build_layer, _seq._fold, _seq.merge, _seq._module_keys, _seq.GraphModel,
+    )
+    gen.helper("build_sequential", SEQUENTIAL_BUILD)
+    model = gen.var("model")
+    return gen.fragment(
+        f"with seeded({gen.seed_expr}):",
+        f"    {model} = build_sequential({py_literal(spec)})",
+        f"{model} = to_device({model}, device)",
+    )
+
+
 @node(
     name="SequentialModel",
     category=CATEGORY,
@@ -104,6 +175,7 @@ def optimizer(call: Any) -> dict[str, Any]:
     params=[Param.string("layers", DEFAULT_LAYERS, "Model graph as a v2 DAG spec (JSON).")],
     cacheable=False,
     random=True,
+    codegen=sequential_model_codegen,
 )
 def sequential_model(call: Any) -> dict[str, Any]:
     """Build a fresh `nn.Module` from a DAG of layers (engine.md §4.17), seeded by the node seed."""
@@ -296,6 +368,31 @@ def _config_event(
     }
 
 
+def training_loop_codegen(gen: Any) -> CodeFragment:
+    gen.need("inspect")
+    gen.helper("_SCHEDULER_STATE_SKIP", _constant_source("_SCHEDULER_STATE_SKIP", _SCHEDULER_STATE_SKIP))
+    use(gen, accepted_kwargs, _move_optimizer_state, optimizer_for, scheduler_for, _step_scheduler, batch_loss)
+    gen.helper("EarlyStopping", EARLY_STOPPING)
+    gen.helper("train_model", TRAIN_MODEL)
+    p = gen.params
+    optional = {k: gen.input(k) if gen.has_input(k) else "None" for k in ("val_dataloader", "lr_scheduler")}
+    args = ", ".join(
+        [gen.input(k) for k in ("model", "dataloader", "optimizer", "loss_fn")]
+        + [optional["val_dataloader"], optional["lr_scheduler"]]
+        + [
+            f"epochs={p['epochs']!r}",
+            f"device=node_device({p['device']!r}, device)",
+            f"patience={p['early_stopping_patience']!r}",
+            f"clip={py_literal(p['grad_clip_norm'])}",
+            f"seed={gen.seed_expr}",
+            "run_device=device",
+            f"label={gen.node_id!r}",
+        ]
+    )
+    outs = ", ".join(gen.var(port) for port in ("model", "losses", "val_losses", "metrics"))
+    return gen.fragment(f"{outs} = train_model({args})")
+
+
 @node(
     name="TrainingLoop",
     category=CATEGORY,
@@ -328,6 +425,7 @@ def _config_event(
     ],
     cacheable=False,
     random=True,
+    codegen=training_loop_codegen,
 )
 def training_loop(call: Any) -> dict[str, Any]:
     """Train a model: epochs with optional validation, LR scheduling, early stopping, clipping."""

@@ -8,10 +8,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from nodeloom.kernel import StatefulSpec
+from nodeloom.kernel import CodeFragment, StatefulSpec
 from nodeloom.kernel.api import In, Out, Param, node
 from nodeloom.torchkit import StepRecorder, as_float32, module_for, seeded
 from torch import nn
+
+from ._codegen import params_literal, seeded_module, use
 
 CATEGORY = "Transformer"
 
@@ -73,6 +75,28 @@ def build_moe(
         return MoE(hidden_dim, expert_hidden_dim, num_experts, top_k)
 
 
+def moe_layer_codegen(gen: Any) -> CodeFragment:
+    """Same construction as :func:`build_moe` (counts clamped, explicit seed), then the forward."""
+    use(gen, as_float32, MoE)
+    p = gen.params
+    num_experts = max(1, p["num_experts"])
+    top_k = min(max(1, p["top_k"]), num_experts)
+    x, moe = gen.tmp("x"), gen.tmp("moe")
+    hidden = p["hidden_dim"]
+    outs = ", ".join(gen.var(port) for port in ("output", "routing_weights", "expert_indices"))
+    return gen.fragment(
+        f"{x} = as_float32({gen.input('x')})",
+        f"if {x}.dim() == 2:",
+        f"    {x} = {x}.unsqueeze(0)",
+        f"if {x}.dim() != 3 or {x}.shape[-1] != {hidden!r}:",
+        f"    raise ValueError(f\"MoELayer: input shape {{list({x}.shape)}} doesn't match "
+        f"[batch, tokens, hidden_dim={hidden}].\")",
+        f"with seeded({int(p['seed'])!r}):",
+        f"    {moe} = MoE({hidden!r}, {p['expert_hidden_dim']!r}, {num_experts!r}, {top_k!r})",
+        f"{outs} = {moe}.to({x}.device)({x})",
+    )
+
+
 @node(
     name="MoELayer",
     category=CATEGORY,
@@ -89,6 +113,7 @@ def build_moe(
         Param.int("expert_hidden_dim", 256, "Inner size of each expert.", min=1),
         Param.int("seed", 42, "Seed of the (rebuilt every call) weights."),
     ],
+    codegen=moe_layer_codegen,
 )
 def moe_layer(call: Any) -> dict[str, Any]:
     """Top-k gated mixture of experts: each token goes to its k best experts, softmax-weighted."""
@@ -126,6 +151,15 @@ def _batch_first(t: torch.Tensor, seq_first: bool) -> torch.Tensor:
     return t.transpose(0, 1) if seq_first and t.dim() == 3 else t
 
 
+def mha_codegen(gen: Any) -> CodeFragment:
+    use(gen, build_mha)
+    build = f"build_mha({params_literal(gen, ('embed_dim', 'num_heads', 'dropout', 'batch_first'))})"
+    q, k, v = (gen.input(port) for port in ("query", "key", "value"))
+    outs = f"{gen.var('output')}, {gen.var('weights')}"
+    forward = f"{outs} = {{m}}({q}, {k}, {v}, need_weights=True, average_attn_weights=True)"
+    return gen.fragment(*seeded_module(gen, build, [forward]))
+
+
 @node(
     name="MultiHeadAttention",
     category=CATEGORY,
@@ -141,6 +175,7 @@ def _batch_first(t: torch.Tensor, seq_first: bool) -> torch.Tensor:
         Param.float("dropout", 0.0, "Dropout on the attention weights.", min=0, max=1),
     ],
     stateful=StatefulSpec(build=lambda call: build_mha(call.params)),
+    codegen=mha_codegen,
 )
 def multi_head_attention(call: Any) -> dict[str, Any]:
     """Multi-head attention $\\mathrm{softmax}(QK^T/\\sqrt{d_k})V$ with learned projections.
@@ -199,6 +234,21 @@ def build_decoder(params: Mapping[str, Any]) -> nn.Module:
     return nn.TransformerDecoder(layer, params["num_layers"])
 
 
+def _transformer_codegen(gen: Any, builder: Any, args: str) -> CodeFragment:
+    use(gen, builder)
+    build = f"{builder.__name__}({params_literal(gen, (p.name for p in TRANSFORMER_PARAMS))})"
+    forward = f"{gen.var('tensor')} = {{m}}({args})"
+    return gen.fragment(*seeded_module(gen, build, [forward]))
+
+
+def decoder_codegen(gen: Any) -> CodeFragment:
+    return _transformer_codegen(gen, build_decoder, f"{gen.input('tensor')}, {gen.input('memory')}")
+
+
+def encoder_codegen(gen: Any) -> CodeFragment:
+    return _transformer_codegen(gen, build_encoder, gen.input("tensor"))
+
+
 @node(
     name="TransformerDecoder",
     category=CATEGORY,
@@ -209,6 +259,7 @@ def build_decoder(params: Mapping[str, Any]) -> nn.Module:
     outputs=[Out("tensor", "TENSOR", "Decoded sequence (T, N, E).")],
     params=TRANSFORMER_PARAMS,
     stateful=StatefulSpec(build=lambda call: build_decoder(call.params)),
+    codegen=decoder_codegen,
 )
 def transformer_decoder(call: Any) -> dict[str, Any]:
     """Stack of post-norm decoder layers (self- and cross-attention, ReLU FFN, dropout 0.1)."""
@@ -225,6 +276,7 @@ def transformer_decoder(call: Any) -> dict[str, Any]:
     outputs=[Out("tensor", "TENSOR", "Encoded sequence (S, N, E).")],
     params=TRANSFORMER_PARAMS,
     stateful=StatefulSpec(build=lambda call: build_encoder(call.params)),
+    codegen=encoder_codegen,
 )
 def transformer_encoder(call: Any) -> dict[str, Any]:
     """Stack of post-norm encoder layers (self-attention, ReLU FFN, dropout 0.1)."""

@@ -10,12 +10,19 @@ from typing import Any
 
 import numpy as np
 import torch
-from nodeloom.kernel import Requirement, StatefulSpec
+from nodeloom.kernel import CodeFragment, Requirement, StatefulSpec
 from nodeloom.kernel.api import In, Out, Param, node
+from nodeloom.kernel.codegen import py_literal
 from nodeloom.torchkit import StepRecorder, int_list, module_for, seeded
 from torch import nn
 
+from ._codegen import params_literal, seeded_module, simple, use
+
 CATEGORY = "Utility"
+
+
+def flatten_codegen(gen: Any) -> CodeFragment:
+    return simple(gen, "tensor", f"torch.flatten({gen.input('tensor')}, {gen.param('start_dim')}, -1)")
 
 
 @node(
@@ -24,10 +31,16 @@ CATEGORY = "Utility"
     inputs=[In("tensor", "TENSOR")],
     outputs=[Out("tensor", "TENSOR")],
     params=[Param.int("start_dim", 1, "First dim to flatten; later dims are merged into it.")],
+    codegen=flatten_codegen,
 )
 def flatten(call: Any) -> dict[str, Any]:
     """Flatten every dim from `start_dim` to the last: `torch.flatten(x, start_dim, -1)`."""
     return {"tensor": torch.flatten(call.inputs["tensor"], call.params["start_dim"], -1)}
+
+
+def reshape_codegen(gen: Any) -> CodeFragment:
+    shape = int_list("Reshape", "shape", gen.params["shape"])
+    return simple(gen, "tensor", f"{gen.input('tensor')}.reshape({py_literal(shape)})")
 
 
 @node(
@@ -40,6 +53,7 @@ def flatten(call: Any) -> dict[str, Any]:
             "shape", "-1,784", "Complete target shape, batch dim included; one -1 is inferred."
         )
     ],
+    codegen=reshape_codegen,
 )
 def reshape(call: Any) -> dict[str, Any]:
     """Reshape to the comma-separated target shape (one `-1` allowed)."""
@@ -49,6 +63,12 @@ def reshape(call: Any) -> dict[str, Any]:
 
 def build_linear(params: Mapping[str, Any]) -> nn.Module:
     return nn.Linear(params["in_features"], params["out_features"])
+
+
+def linear_codegen(gen: Any) -> CodeFragment:
+    use(gen, build_linear)
+    build = f"build_linear({params_literal(gen, ('in_features', 'out_features'))})"
+    return gen.fragment(*seeded_module(gen, build, [f"{gen.var('tensor')} = {{m}}({gen.input('tensor')})"]))
 
 
 @node(
@@ -61,6 +81,7 @@ def build_linear(params: Mapping[str, Any]) -> nn.Module:
         Param.int("out_features", 10, "Size of the output's last dim."),
     ],
     stateful=StatefulSpec(build=lambda call: build_linear(call.params)),
+    codegen=linear_codegen,
 )
 def linear(call: Any) -> dict[str, Any]:
     """Fully connected layer $y = xW^T + b$ (`nn.Linear`); weights persist between runs."""
@@ -83,12 +104,18 @@ def linear(call: Any) -> dict[str, Any]:
     return rec.attach({"tensor": y})
 
 
+def concat_codegen(gen: Any) -> CodeFragment:
+    a, b = gen.input("tensor_a"), gen.input("tensor_b")
+    return simple(gen, "tensor", f"torch.cat([{a}, {b}], {gen.param('dim')})")
+
+
 @node(
     name="Concat",
     category=CATEGORY,
     inputs=[In("tensor_a", "TENSOR"), In("tensor_b", "TENSOR")],
     outputs=[Out("tensor", "TENSOR")],
     params=[Param.int("dim", 0, "Dim along which the two tensors are joined.")],
+    codegen=concat_codegen,
 )
 def concat(call: Any) -> dict[str, Any]:
     """Concatenate two tensors along `dim`: `torch.cat([a, b], dim)`."""
