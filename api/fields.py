@@ -11,13 +11,16 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
 from nodeloom.api.errors import ApiError
+from nodeloom.api.schema import wire_field, wire_model
 
 Loc = tuple[str | int, ...]
+#: The ``type`` of a 422 item (api.md §1.2).
+ProblemType = Literal["json_invalid", "missing", "wrong_type", "not_in_enum", "out_of_range", "invalid_value"]
 
 #: Marks a field without a default: absent is ``missing``, ``null`` is ``wrong_type``.
 REQUIRED: Any = object()
@@ -25,13 +28,14 @@ REQUIRED: Any = object()
 _INT_TEXT = re.compile(r"^-?[0-9]+$")
 
 
+@wire_model("ValidationErrorItem")
 @attrs.frozen
 class Problem:
-    """One 422 item."""
+    """One 422 item: where (``loc``), a human-readable ``msg`` and the problem ``type``."""
 
-    loc: Loc
-    msg: str
-    type: str
+    loc: Loc = wire_field('Where: "body", "query" or "form", then keys and list indices.')
+    msg: str = wire_field('Human-readable message, e.g. "Field required".')
+    type: ProblemType = wire_field("What kind of problem.")
 
     def wire(self) -> dict[str, Any]:
         return {"loc": list(self.loc), "msg": self.msg, "type": self.type}
@@ -42,7 +46,7 @@ def validation_error(problems: Sequence[Problem]) -> ApiError:
     return ApiError(422, "validation_error", [p.wire() for p in problems])
 
 
-def invalid(loc: Loc, msg: str, type_: str = "invalid_value") -> ApiError:
+def invalid(loc: Loc, msg: str, type_: ProblemType = "invalid_value") -> ApiError:
     """A 422 with a single item, for checks a route makes after reading its fields."""
     return validation_error([Problem(tuple(loc), msg, type_)])
 
@@ -65,7 +69,7 @@ class Fields:
 
     # -- plumbing
 
-    def problem(self, key: str | int | None, msg: str, type_: str) -> None:
+    def problem(self, key: str | int | None, msg: str, type_: ProblemType) -> None:
         """Record a problem at ``key`` (None: this object itself)."""
         loc = self.loc if key is None else (*self.loc, key)
         self.problems.append(Problem(loc, msg, type_))

@@ -16,44 +16,13 @@ from quart import Quart
 
 from nodeloom.api import auth
 from nodeloom.api.state import state_of
+from nodeloom.api.wire_models import ERROR_SCHEMAS
 
 DOC_ATTR = "__nodeloom_openapi__"
 _VARIABLE = re.compile(r"<(?:(?P<converter>[a-zA-Z_][a-zA-Z0-9_]*)(?:\([^)]*\))?:)?(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)>")
 _HIDDEN_METHODS = {"HEAD", "OPTIONS"}
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _GENERIC_OBJECT = {"type": "object", "additionalProperties": True}
-
-ERROR_SCHEMAS: dict[str, dict[str, Any]] = {
-    "ValidationErrorItem": {
-        "type": "object",
-        "required": ["loc", "msg", "type"],
-        "properties": {
-            "loc": {"type": "array", "items": {"type": ["string", "integer"]}},
-            "msg": {"type": "string"},
-            "type": {
-                "type": "string",
-                "enum": ["json_invalid", "missing", "wrong_type", "not_in_enum", "out_of_range", "invalid_value"],
-            },
-        },
-    },
-    "ErrorResponse": {
-        "type": "object",
-        "required": ["detail", "code"],
-        "additionalProperties": True,
-        "properties": {
-            "detail": {
-                "oneOf": [
-                    {"type": "string"},
-                    {"type": "array", "items": {"$ref": "#/components/schemas/ValidationErrorItem"}},
-                ]
-            },
-            "code": {"type": "string"},
-            "error_id": {"type": "string", "pattern": "^[0-9a-f]{12}$"},
-            "success": {"type": "boolean"},
-            "error": {"type": "string"},
-        },
-    },
-}
 
 SECURITY_SCHEMES = {
     "nodeloomToken": {"type": "apiKey", "in": "header", "name": auth.TOKEN_HEADER},

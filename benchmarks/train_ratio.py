@@ -1,7 +1,7 @@
 """Training through the engine vs the same hand-written PyTorch loop, same process, same seed.
 
     python benchmarks/train_ratio.py [--model mlp|cnn|both] [--repeats 5] [--epochs 2]
-                                     [--batches 100] [--threads N] [--check]
+        [--batches 200] [--threads N] [--plain-thread fresh|main] [--aa] [--check]
 
 For each model (an MLP and a small CNN) a fixed number of batches of synthetic data is trained
 twice per repeat:
@@ -14,10 +14,11 @@ twice per repeat:
   the same node seeds, so weights, shuffling and every loss are bitwise identical; checked).
 
 Both timings cover building the model, optimizer and loader, and the training itself (the
-engine's also covers validation, scheduling and events). The two are interleaved, alternating
-which goes first, after one warm-up of each. Prints the wall-clock medians, their ratio (target
-<= 1.05 on CPU), the median of the per-repeat ratios (steadier on a busy machine) and the same
-for process CPU time.
+engine's also covers preparing and validating the graph, scheduling and events). The two are
+interleaved, alternating which goes first, after one warm-up of each. Prints the wall-clock
+medians, their ratio (target <= 1.05 on CPU), the median of the per-repeat ratios (steadier on a
+busy machine) and the same for process CPU time. ``--aa`` also times the plain loop against
+itself: the ratio that the machine's own noise produces, to read the others against.
 
 The engine runs node bodies in a fresh worker thread per run, so by default the plain loop also
 runs in a fresh thread (``--plain-thread fresh``): that isolates the engine's own cost. With
@@ -244,6 +245,24 @@ def _ratios(a: list[float], b: list[float]) -> tuple[float, float]:
             statistics.median(x / y for x, y in zip(a, b)))
 
 
+def noise_floor(work: Workload, *, epochs: int, batches: int, repeats: int, plain_thread: str
+                ) -> tuple[float, float]:
+    """The same ratios for the plain loop against itself: what this machine can resolve."""
+    dataset = synthetic(work, batches // epochs)
+
+    def plain() -> Any:
+        if plain_thread == "fresh":
+            return in_fresh_thread(lambda: plain_run(work, dataset, epochs))
+        return plain_run(work, dataset, epochs)
+
+    plain()
+    a, b = Timings(), Timings()
+    for i in range(repeats):
+        for timings in ((a, b) if i % 2 == 0 else (b, a)):
+            timings.time(plain)
+    return _ratios(a.wall, b.wall)
+
+
 def measure(work: Workload, snapshot: RegistrySnapshot, env: RunEnvironment, *, epochs: int,
             batches: int, repeats: int, plain_thread: str) -> dict[str, Any]:
     dataset = synthetic(work, batches // epochs)
@@ -287,6 +306,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     ap.add_argument("--plain-thread", choices=("fresh", "main"), default="fresh",
                     help="where the hand-written loop runs (the engine uses a fresh thread)")
+    ap.add_argument("--aa", action="store_true",
+                    help="also time the plain loop against itself (the noise floor of the ratio)")
     ap.add_argument("--check", action="store_true", help=f"exit 1 when a ratio exceeds {TARGET}")
     args = ap.parse_args()
     if args.threads > 0:
@@ -315,6 +336,10 @@ def main() -> int:
         print(f"  process CPU ratio:  {r['cpu'][0]:.3f} (per-repeat {r['cpu'][1]:.3f}); "
               f"engine {statistics.median(r['engine'].cpu) * 1e3:.0f} ms, "
               f"plain {statistics.median(r['plain'].cpu) * 1e3:.0f} ms")
+        if args.aa:
+            aa, aa_pair = noise_floor(work, epochs=args.epochs, batches=args.batches,
+                                      repeats=args.repeats, plain_thread=args.plain_thread)
+            print(f"  noise floor (plain/plain): {aa:.3f} (per-repeat {aa_pair:.3f})")
         if not r["identical"]:
             return 2
     return 1 if args.check and worst > TARGET else 0

@@ -883,8 +883,12 @@ class Run:
         execute = node.prep.entry.spec.execute
         try:
             if self._context_extensions:
+                contexts = node_contexts(self._context_extensions, call, self.context)
+                if len(contexts) == 1:  # the usual case (grad mode): no ExitStack on the hot path
+                    with contexts[0]:
+                        return True, execute(call)
                 with ExitStack() as stack:
-                    for cm in node_contexts(self._context_extensions, call, self.context):
+                    for cm in contexts:
                         stack.enter_context(cm)
                     return True, execute(call)
             return True, execute(call)

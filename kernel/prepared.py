@@ -8,11 +8,13 @@ what a run would do (engine.md §4.1).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
 from .registry import NodeEntry, RegistrySnapshot
+
+Severity = Literal["error", "warning"]
 
 
 @attrs.frozen
@@ -20,7 +22,7 @@ class Issue:
     """One validation finding (engine.md §5)."""
 
     code: str
-    severity: str  # "error" | "warning"
+    severity: Severity
     message: str
     node_id: str | None = None
     edge_id: str | None = None

@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -87,9 +87,14 @@ class PackInfo:
     module: str | None = None
 
 
+BuildErrorKind = Literal["plugin", "custom_node", "preset", "example", "model_registry"]
+
+
 @attrs.frozen
 class BuildError:
-    kind: str  # plugin | custom_node | preset | example | model_registry
+    """One problem of a registry build: what kind of source failed, which one and why."""
+
+    kind: BuildErrorKind
     source: str
     message: str
     line: int | None = None

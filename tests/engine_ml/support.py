@@ -207,9 +207,3 @@ class Harness:
 
 def progress_events(result: RunResult, node_id: str) -> list[dict[str, Any]]:
     return [e["progress"] for e in result.node_events(node_id) if e["status"] == "progress"]
-
-
-def node_seed_of(run_seed: int, node_id: str) -> int:
-    from nodeloom.kernel.seeds import node_seed
-
-    return node_seed(run_seed, node_id)

@@ -255,3 +255,37 @@ def test_grad_mode_follows_backward_mode_in_node_bodies(harness: Harness):
     on = harness.ok(g, backward_mode=True).results["lin"]["tensor"]
     assert off.grad_fn is None and not off.requires_grad  # bodies run under no_grad
     assert on.grad_fn is not None
+
+
+def test_preset_members_get_gradients_under_their_expanded_ids(harness: Harness):
+    from .test_recording import preset_graph
+
+    env = harness.env()
+    harness.ok(preset_graph(), env, backward_mode=True, auto_backward=True, graph_id=GID, run_id="preset-bw")
+    ports = env.outputs.ports("preset-bw")
+    assert "__weight_grad__weight" in ports["head__fc"]
+    assert [n for n, _ in env.modules.modules_for_graph(GID)] == ["head__fc"]
+
+
+def test_the_grad_mode_context_restores_the_threads_previous_mode():
+    from nodeloom.torchkit import TorchRunExtension
+
+    ext = TorchRunExtension()
+    off, on = (SimpleCall({"backward_mode": flag}) for flag in (False, True))
+    with torch.enable_grad():
+        with ext.node_context(off, None):
+            assert not torch.is_grad_enabled()
+            with ext.node_context(on, None):
+                assert torch.is_grad_enabled()
+            assert not torch.is_grad_enabled()
+        assert torch.is_grad_enabled()
+        with pytest.raises(RuntimeError), ext.node_context(off, None):
+            raise RuntimeError("body failed")
+        assert torch.is_grad_enabled()  # restored on the error path too
+    with torch.no_grad(), ext.node_context(on, None):
+        assert torch.is_grad_enabled()
+
+
+class SimpleCall:
+    def __init__(self, options: dict) -> None:
+        self.options = options

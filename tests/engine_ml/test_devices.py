@@ -10,7 +10,7 @@ import torch
 from nodeloom.kernel.options import InvalidRunOption
 from nodeloom.torchkit import mps_available
 
-from .support import Harness, graph, mlp_layers
+from .support import Harness, graph, mlp_layers, progress_events
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
 no_mps = pytest.mark.skipif(mps_available(), reason="MPS is available here")
@@ -84,9 +84,5 @@ def test_a_node_level_device_falls_back_in_the_node_log(harness: Harness):
     assert _start(result)["warnings"] == []  # a node's fallback never becomes a run warning
     completed = [e for e in result.node_events("train") if e["status"] == "completed"][0]
     assert "device_fallback" in completed["log"]
-    config = [p for p in _progress(result, "train") if p["event"] == "config"][0]
+    config = [p for p in progress_events(result, "train") if p["event"] == "config"][0]
     assert config["config"]["device"] == "cpu"
-
-
-def _progress(result, node_id: str) -> list[dict]:
-    return [e["progress"] for e in result.node_events(node_id) if e["status"] == "progress"]

@@ -174,3 +174,37 @@ def test_no_traces_without_verbose_and_verbose_skips_cache_lookups(harness: Harn
     assert verbose.statuses("img") == ["running", "completed"]
     again = harness.ok(TRACED, env)
     assert again.statuses("img") == ["cached"]
+
+
+# -- preset members ------------------------------------------------------------------------------
+
+HEAD_PRESET = {
+    "preset_name": "Tiny Head",
+    "nodes": [
+        {"id": "fc", "type": "Linear", "params": {"in_features": 3, "out_features": 4}},
+        {"id": "sm", "type": "Softmax", "params": {"dim": -1}},
+    ],
+    "edges": [{"source": "fc", "sourceHandle": "tensor", "target": "sm", "targetHandle": "tensor"}],
+    "exposed_inputs": [{"name": "features", "internal_node": "fc", "internal_port": "tensor"}],
+    "exposed_outputs": [{"name": "probs", "internal_node": "sm", "internal_port": "tensor"}],
+}
+
+
+def preset_graph() -> dict:
+    g = graph(
+        [("x", "TensorInput", {"shape": "2,3", "seed": 1}), ("head", "preset:Tiny Head", {})],
+        ["x.tensor > head.features"],
+    )
+    g["presets"] = [HEAD_PRESET]
+    return g
+
+
+def test_preset_members_are_recorded_under_their_expanded_ids(harness: Harness):
+    env = harness.env()
+    result = harness.ok(preset_graph(), env, record_outputs=True, run_id="preset-rec")
+    assert env.outputs.ports("preset-rec") == {
+        "x": ["tensor"], "head__fc": ["tensor"], "head__sm": ["tensor"],
+    }
+    assert torch.allclose(env.outputs.get("preset-rec", "head__sm", "tensor").sum(dim=-1), torch.ones(2))
+    # Clients see one instance: running, then completed once both members finished.
+    assert result.statuses("head") == ["running", "completed"]

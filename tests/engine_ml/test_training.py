@@ -90,7 +90,7 @@ def test_config_then_one_epoch_event_per_epoch(harness: Harness):
         assert event["loss"] == pytest.approx(float(losses[k - 1]), abs=1e-6)
         assert event["loss"] == round(event["loss"], 6)
         assert event["losses"] == pytest.approx(losses[:k].tolist(), abs=1e-6)
-    assert epochs[-1]["loss"] < epochs[0]["loss"] or losses[-1] < losses[0]
+    assert losses[-1] < losses[0]  # it trains (seed 0: deterministic)
 
     # Batch events: throttled to one per 0.5 s, each before its epoch's event.
     batches = [(i, e) for i, e in enumerate(events) if e["event"] == "batch"]
@@ -129,9 +129,9 @@ def test_batch_events_follow_the_throttle_window(harness: Harness, monkeypatch):
 
     window = 0.01
     monkeypatch.setattr(training, "BatchThrottle", functools.partial(training.BatchThrottle, window))
-    started = time.monotonic()
     result = harness.ok(training_graph(2, samples=160, batch_size=4))
-    elapsed = time.monotonic() - started
+    completed = [e for e in result.node_events("train") if e["status"] == "completed"][0]
+    elapsed = completed["elapsed_ms"] / 1000 + 0.002  # the body's own time (ms rounding)
     batches = [e for e in progress_events(result, "train") if e["event"] == "batch"]
     assert 1 <= len(batches) <= elapsed / window + 1
     assert len(batches) < 80  # 80 batches ran: some were throttled away
