@@ -206,9 +206,12 @@ def _register_extra_keeping(conv: cattrs.Converter, cls: type) -> None:
     base_unstructure = make_dict_unstructure_fn(cls, conv, extra=override(omit=True), **overrides)
 
     def structure(raw: Mapping[str, Any], _cls: type) -> Any:
-        known = {k: v for k, v in raw.items() if k in json_keys}
+        known: dict[str, Any] = {}
         # "extra" as a user key is just another unknown key; it never reaches the attribute.
-        known["extra"] = {k: v for k, v in raw.items() if k not in json_keys}
+        extra: dict[str, Any] = {}
+        for k, v in raw.items():
+            (known if k in json_keys else extra)[k] = v
+        known["extra"] = extra
         return base_structure(known, cls)
 
     def unstructure(obj: Any) -> dict[str, Any]:
