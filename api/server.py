@@ -35,7 +35,12 @@ from nodeloom.kernel.paths import DataDir
 log = logging.getLogger("nodeloom.api")
 
 SERVER_FILE = ("state", "server.json")
-GRACEFUL_TIMEOUT_S = 5.0
+# Runs are stopped and sockets closed (1001) by our own shutdown hooks before Hypercorn's grace
+# period starts, so the period only bounds what is left: idle keep-alive connections and the
+# WebSocket ping tasks, which sleep a whole ping interval before they notice a closed socket.
+GRACEFUL_TIMEOUT_S = 2.0
+#: api.md §3.1: protocol-level pings every 20 s (they also reveal dead peers for the run grace).
+WS_PING_INTERVAL_S = 20.0
 
 
 @attrs.frozen
@@ -174,6 +179,7 @@ def _hypercorn_config(settings: Settings, fd: int) -> Config:
     config.bind = [f"fd://{fd}"]
     config.websocket_max_message_size = settings.limits.max_ws_message_bytes
     config.graceful_timeout = GRACEFUL_TIMEOUT_S
+    config.websocket_ping_interval = WS_PING_INTERVAL_S
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.include_server_header = False

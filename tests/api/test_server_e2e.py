@@ -75,10 +75,15 @@ def test_body_limit_over_real_http(live_server: LiveServer) -> None:
         for _ in range(30):
             yield b"z" * 64
 
-    with httpx.Client(base_url=live_server.url, timeout=5, headers=auth_headers()) as http:
-        streamed = http.post("/api/sample/small", content=chunks())
-        declared = http.post("/api/sample/small", content=b"z" * 500)
-        fine = http.post("/api/sample/small", content=b"z" * 10)
+    def post(content):
+        # A fresh connection per request: after refusing a body the server may close the
+        # connection, and a keep-alive reuse would race with that close.
+        with httpx.Client(base_url=live_server.url, timeout=5, headers=auth_headers()) as http:
+            return http.post("/api/sample/small", content=content)
+
+    streamed = post(chunks())
+    declared = post(b"z" * 500)
+    fine = post(b"z" * 10)
     assert "content-length" not in streamed.request.headers
     assert streamed.status_code == 413 and streamed.json()["code"] == "payload_too_large"
     assert declared.status_code == 413
@@ -150,3 +155,11 @@ def _wait_for_json(path: Path, process: subprocess.Popen[str], timeout: float = 
         except (OSError, ValueError):
             time.sleep(0.05)
     raise AssertionError("server.json never appeared")
+
+
+def test_hypercorn_pings_websockets_every_20_seconds(kernel: Any) -> None:
+    from nodeloom.api.server import _hypercorn_config
+
+    config = _hypercorn_config(make_settings(kernel.data_dir), 0)
+    assert config.websocket_ping_interval == 20.0
+    assert config.websocket_max_message_size == 64 * 1024 * 1024
