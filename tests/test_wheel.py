@@ -64,6 +64,7 @@ def test_package_data_is_in_the_wheel(installed):
     bin_dir, work, env = installed
     code = (
         "import json; from nodeloom.testing import make_kernel\n"
+        "import nodeloom.kernel.export_runner  # reads its script template from package data\n"
         "snap = make_kernel(builtin=True).snapshot\n"
         "from importlib.resources import files\n"
         "iris = files('nodeloom.plugins.core_nodes').joinpath('samples/iris.csv').read_text().splitlines()\n"
