@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nodeloom.kernel import PortSpec
 from nodeloom.kernel.api import In, Out, Param, node
 from nodeloom.torchkit import int_list
 
@@ -80,6 +81,17 @@ def classifier_outputs(
     if probabilities:
         out["probabilities"] = float_tensor(clf.predict_proba(x_query), device)
     return out
+
+
+def _probabilistic_outputs(*extra: PortSpec) -> list[PortSpec]:
+    """The output ports every probabilistic classifier shares, with its own ``extra`` ones."""
+    return [
+        Out("predictions", "LIST", "Predicted label of each query row (strings)."),
+        Out("probabilities", "TENSOR", "Class probabilities [Q, C] (float32)."),
+        Out("classes", "LIST", "Class labels in probability column order."),
+        *extra,
+        Out("model", "MODEL", "The fitted classifier (usable by DecisionBoundary)."),
+    ]
 
 
 # -- Accuracy -----------------------------------------------------------------------------------
@@ -218,13 +230,7 @@ def logistic_kwargs(sklearn: Any, penalty: str, c: float) -> dict[str, Any]:
     name="LogisticRegression",
     category=CATEGORY,
     inputs=_inputs("LIST"),
-    outputs=[
-        Out("predictions", "LIST", "Predicted label of each query row (strings)."),
-        Out("probabilities", "TENSOR", "Class probabilities [Q, C] (float32)."),
-        Out("classes", "LIST", "Class labels in probability column order."),
-        Out("coef", "TENSOR", "Coefficients (float32)."),
-        Out("model", "MODEL", "The fitted classifier (usable by DecisionBoundary)."),
-    ],
+    outputs=_probabilistic_outputs(Out("coef", "TENSOR", "Coefficients (float32).")),
     params=[
         Param.float("C", 1.0, "Inverse regularisation strength."),
         Param.int("max_iter", 200, "Solver iterations.", min=1),
@@ -259,13 +265,7 @@ def logistic_regression(call: Any) -> dict[str, Any]:
     name="MLPClassifier",
     category=CATEGORY,
     inputs=_inputs("LIST"),
-    outputs=[
-        Out("predictions", "LIST", "Predicted label of each query row (strings)."),
-        Out("probabilities", "TENSOR", "Class probabilities [Q, C] (float32)."),
-        Out("classes", "LIST", "Class labels in probability column order."),
-        Out("train_loss", "SCALAR", "Final training loss."),
-        Out("model", "MODEL", "The fitted classifier (usable by DecisionBoundary)."),
-    ],
+    outputs=_probabilistic_outputs(Out("train_loss", "SCALAR", "Final training loss.")),
     params=[
         Param.string("hidden_sizes", "16,16", "Comma-separated hidden layer widths."),
         Param.select(
@@ -309,12 +309,7 @@ def mlp_classifier(call: Any) -> dict[str, Any]:
     name="RandomForestClassifier",
     category=CATEGORY,
     inputs=_inputs("LIST"),
-    outputs=[
-        Out("predictions", "LIST", "Predicted label of each query row (strings)."),
-        Out("probabilities", "TENSOR", "Class probabilities [Q, C] (float32)."),
-        Out("classes", "LIST", "Class labels in probability column order."),
-        Out("model", "MODEL", "The fitted classifier (usable by DecisionBoundary)."),
-    ],
+    outputs=_probabilistic_outputs(),
     params=[
         Param.int("n_estimators", 100, "Number of trees.", min=1),
         Param.int("max_depth", 0, "Maximum depth of each tree; 0 = unlimited.", min=0),
