@@ -218,12 +218,13 @@ def logistic_kwargs(sklearn: Any, penalty: str, c: float) -> dict[str, Any]:
 
     The models are the same; only the deprecated ``penalty`` argument is avoided where it warns.
     """
-    solver = "saga" if penalty == "l1" else "lbfgs"
+    # saga shuffles the data; a fixed random_state keeps the node deterministic (no seed param).
+    common = {"solver": "saga" if penalty == "l1" else "lbfgs", "random_state": 0}
     if _sklearn_version(sklearn) >= (1, 8):
         if penalty == "none":
-            return {"C": math.inf, "solver": solver}
-        return {"C": c, "l1_ratio": 1.0 if penalty == "l1" else 0.0, "solver": solver}
-    return {"C": c, "penalty": None if penalty == "none" else penalty, "solver": solver}
+            return {"C": math.inf, **common}
+        return {"C": c, "l1_ratio": 1.0 if penalty == "l1" else 0.0, **common}
+    return {"C": c, "penalty": None if penalty == "none" else penalty, **common}
 
 
 @node(
