@@ -159,6 +159,10 @@ class RunResult:
         return [e["status"] for e in self.node_events(node_id)]
 
 
+#: How long the synchronous :func:`run_graph` waits for a finished run's workers to exit.
+WORKER_JOIN_S = 5.0
+
+
 class RunIdInUse(ValueError):
     """A run with this id is still active on the executor."""
 
@@ -408,6 +412,11 @@ class Run:
 
     def unsubscribe(self, callback: Subscriber) -> None:
         self.sink.unsubscribe(callback)
+
+    def join_workers(self, timeout: float) -> None:
+        """Block until this run's worker threads have exited (at most ``timeout`` seconds)."""
+        if self._pool is not None:
+            self._pool.join(timeout)
 
     async def wait(self) -> dict[str, Any]:
         """The terminal event, once emitted."""
@@ -1206,6 +1215,7 @@ def run_graph(
         if on_event is not None:
             run.subscribe(on_event)
         terminal = await run.wait()
+        await asyncio.to_thread(run.join_workers, WORKER_JOIN_S)
         return RunResult(run.run_id, list(run.event_log), dict(run.results), terminal)
 
     try:

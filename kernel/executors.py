@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol, runtime_checkable
 
@@ -114,3 +115,13 @@ class WorkerPool:
         """Let every worker exit once its current job (if any) returns."""
         for _ in self._threads:
             self._jobs.put(None)
+
+    def join(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds in all for shut-down workers to finish.
+
+        A process about to exit (the CLI) joins them first: a worker still unwinding while the
+        interpreter finalises can abort the process inside torch's thread teardown.
+        """
+        deadline = time.monotonic() + timeout
+        for thread in list(self._threads):
+            thread.join(max(0.0, deadline - time.monotonic()))
