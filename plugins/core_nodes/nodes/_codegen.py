@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from nodeloom.kernel import CodeFragment
@@ -65,3 +65,18 @@ def seeded_module(gen: CodegenContext, build: str, forward: Sequence[str]) -> li
     ]
     lines += ["    " + line.replace("{m}", m) for line in forward]
     return lines
+
+
+def module_codegen(build_fn: Callable[[Mapping[str, Any]], Any], names: Iterable[str] | None = None):
+    """Codegen of a stateful tensor -> tensor layer built by ``build_fn(params)`` (copied verbatim).
+
+    ``names`` limits the params passed to ``build_fn`` (default: every declared param).
+    """
+
+    def codegen(gen: CodegenContext) -> CodeFragment:
+        use(gen, build_fn)
+        build = f"{build_fn.__name__}({params_literal(gen, names)})"
+        forward = f"{gen.var('tensor')} = {{m}}({gen.input('tensor')})"
+        return gen.fragment(*seeded_module(gen, build, [forward]))
+
+    return codegen

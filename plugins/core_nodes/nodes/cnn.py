@@ -13,7 +13,7 @@ from nodeloom.kernel import CodeFragment, StatefulSpec
 from nodeloom.kernel.api import In, Out, Param, node
 from nodeloom.torchkit import StepRecorder, module_for, seeded
 
-from ._codegen import params_literal, seeded_module, simple, use
+from ._codegen import module_codegen, simple
 from ._norm_trace import record_norm_steps
 
 CATEGORY = "CNN"
@@ -108,12 +108,6 @@ def build_batchnorm2d(params: Mapping[str, Any]) -> nn.Module:
     return nn.BatchNorm2d(params["num_features"], eps=1e-5, momentum=0.1)
 
 
-def batchnorm2d_codegen(gen: Any) -> CodeFragment:
-    use(gen, build_batchnorm2d)
-    build = f"build_batchnorm2d({params_literal(gen)})"
-    forward = f"{gen.var('tensor')} = {{m}}({gen.input('tensor')})"
-    return gen.fragment(*seeded_module(gen, build, [forward]))
-
 
 @node(
     name="BatchNorm2d",
@@ -122,7 +116,7 @@ def batchnorm2d_codegen(gen: Any) -> CodeFragment:
     outputs=[Out("tensor", "TENSOR")],
     params=[Param.int("num_features", 32, "Number of channels C.")],
     stateful=StatefulSpec(build=lambda call: build_batchnorm2d(call.params)),
-    codegen=batchnorm2d_codegen,
+    codegen=module_codegen(build_batchnorm2d),
 )
 def batchnorm2d(call: Any) -> dict[str, Any]:
     """Batch normalisation per channel with learned scale and shift (`nn.BatchNorm2d`).
@@ -153,12 +147,6 @@ def build_conv2d(params: Mapping[str, Any]) -> nn.Module:
     )
 
 
-def conv2d_codegen(gen: Any) -> CodeFragment:
-    use(gen, build_conv2d)
-    build = f"build_conv2d({params_literal(gen)})"
-    forward = f"{gen.var('tensor')} = {{m}}({gen.input('tensor')})"
-    return gen.fragment(*seeded_module(gen, build, [forward]))
-
 
 @node(
     name="Conv2d",
@@ -173,7 +161,7 @@ def conv2d_codegen(gen: Any) -> CodeFragment:
         Param.int("padding", 1, "Zero padding on each side."),
     ],
     stateful=StatefulSpec(build=lambda call: build_conv2d(call.params)),
-    codegen=conv2d_codegen,
+    codegen=module_codegen(build_conv2d),
 )
 def conv2d(call: Any) -> dict[str, Any]:
     """2-D convolution with learned kernels and bias (`nn.Conv2d`)."""
@@ -207,12 +195,6 @@ def build_conv_transpose2d(params: Mapping[str, Any]) -> nn.Module:
     )
 
 
-def conv_transpose2d_codegen(gen: Any) -> CodeFragment:
-    use(gen, build_conv_transpose2d)
-    build = f"build_conv_transpose2d({params_literal(gen)})"
-    forward = f"{gen.var('tensor')} = {{m}}({gen.input('tensor')})"
-    return gen.fragment(*seeded_module(gen, build, [forward]))
-
 
 @node(
     name="ConvTranspose2d",
@@ -228,7 +210,7 @@ def conv_transpose2d_codegen(gen: Any) -> CodeFragment:
         Param.int("output_padding", 0, "Extra size added to one side of the output."),
     ],
     stateful=StatefulSpec(build=lambda call: build_conv_transpose2d(call.params)),
-    codegen=conv_transpose2d_codegen,
+    codegen=module_codegen(build_conv_transpose2d),
 )
 def conv_transpose2d(call: Any) -> dict[str, Any]:
     """Transposed (up-sampling) 2-D convolution (`nn.ConvTranspose2d`)."""

@@ -16,7 +16,7 @@ from nodeloom.kernel.codegen import py_literal
 from nodeloom.torchkit import StepRecorder, int_list, module_for, seeded
 from torch import nn
 
-from ._codegen import params_literal, seeded_module, simple, use
+from ._codegen import module_codegen, simple
 
 CATEGORY = "Utility"
 
@@ -65,11 +65,6 @@ def build_linear(params: Mapping[str, Any]) -> nn.Module:
     return nn.Linear(params["in_features"], params["out_features"])
 
 
-def linear_codegen(gen: Any) -> CodeFragment:
-    use(gen, build_linear)
-    build = f"build_linear({params_literal(gen, ('in_features', 'out_features'))})"
-    return gen.fragment(*seeded_module(gen, build, [f"{gen.var('tensor')} = {{m}}({gen.input('tensor')})"]))
-
 
 @node(
     name="Linear",
@@ -81,7 +76,7 @@ def linear_codegen(gen: Any) -> CodeFragment:
         Param.int("out_features", 10, "Size of the output's last dim."),
     ],
     stateful=StatefulSpec(build=lambda call: build_linear(call.params)),
-    codegen=linear_codegen,
+    codegen=module_codegen(build_linear, ("in_features", "out_features")),
 )
 def linear(call: Any) -> dict[str, Any]:
     """Fully connected layer $y = xW^T + b$ (`nn.Linear`); weights persist between runs."""
