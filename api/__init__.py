@@ -15,7 +15,7 @@ The route groups themselves are plugins (``register_routes`` hook). A route plug
         return {"name": name, "generation": current_kernel().snapshot.generation}
 """
 
-from nodeloom.api.app import create_app
+from nodeloom.api.app import create_app, package_blueprints
 from nodeloom.api.errors import ApiError, error_response, is_blobit_path
 from nodeloom.api.guards import body_limit
 from nodeloom.api.openapi import add_schema, route_doc
@@ -55,6 +55,7 @@ __all__ = [
     "finite",
     "invalid",
     "is_blobit_path",
+    "package_blueprints",
     "read_json_object",
     "require_multipart",
     "route_doc",

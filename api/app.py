@@ -133,3 +133,27 @@ async def _lifecycle(kernel: Any, hook: str) -> None:
     problems = await _maybe_await(method(current_app._get_current_object()))
     for problem in problems or ():
         log.error("plugin %s", getattr(problem, "message", problem))
+
+
+def package_blueprints(package: str, path: Iterable[str]) -> list[Any]:
+    """The module-level ``blueprint`` of every public module of a plugin package, by module name.
+
+    A route plugin's ``register_routes`` hook can then mount one route group per module::
+
+        @hookimpl
+        def register_routes(register):
+            from nodeloom.api import package_blueprints
+            for bp in package_blueprints(__name__, __path__):
+                register(bp)
+    """
+    import importlib
+    import pkgutil
+
+    found = []
+    for info in sorted(pkgutil.iter_modules(list(path)), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        blueprint = getattr(importlib.import_module(f"{package}.{info.name}"), "blueprint", None)
+        if blueprint is not None:
+            found.append(blueprint)
+    return found

@@ -6,8 +6,6 @@ nodes, presets, graphs, ...). The plugin cannot be disabled (api.md §2.7.5).
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import Any
 
 from nodeloom.kernel import hookimpl
@@ -16,10 +14,7 @@ from nodeloom.kernel import hookimpl
 @hookimpl
 def register_routes(register: Any) -> None:
     # Imported here, not at module level, so merely listing plugins does not import Quart.
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        blueprint = getattr(module, "blueprint", None)
-        if blueprint is not None:
-            register(blueprint)
+    from nodeloom.api import package_blueprints
+
+    for blueprint in package_blueprints(__name__, __path__):
+        register(blueprint)

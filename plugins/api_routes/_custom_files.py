@@ -16,7 +16,7 @@ from nodeloom.api import ApiError
 from nodeloom.kernel.custom_nodes import DISABLED_SUFFIX
 from nodeloom.kernel.fsutil import atomic_write_bytes
 
-from ._common import confined, target_lock
+from nodeloom.api.files import confined, target_lock
 
 __all__ = [
     "check_filename",

@@ -20,7 +20,7 @@ from nodeloom.kernel.graph import blank_secrets, graph_from_dict, graph_pack_ver
 from nodeloom.kernel.paths import NameError_, check_safe_name
 from nodeloom.kernel.registry import RegistrySnapshot
 
-from ._common import confined, invalid_name, iso_mtime
+from nodeloom.api.files import confined, invalid_name, iso_mtime
 
 __all__ = ["SavedGraph", "graph_path", "list_graphs", "read_graph", "save_graph", "stored_document"]
 

@@ -24,7 +24,7 @@ from nodeloom.kernel.presets import resolve_preset
 from nodeloom.kernel.registry import NodeEntry, RegistrySnapshot
 from nodeloom.kernel.validation import effective_params, output_ports
 
-from ._common import confined, target_lock
+from nodeloom.api.files import confined, target_lock
 from ._graph_schema import check_edge, check_node, edge_without_nulls, node_without_nulls
 
 __all__ = ["CreateRequest", "ExposeSpec", "create_preset", "preset_file_stem", "read_request"]

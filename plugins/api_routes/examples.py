@@ -13,7 +13,7 @@ from nodeloom.api import ApiError, QueryFields, current_kernel
 from nodeloom.kernel.paths import PathError, check_relpath
 from nodeloom.kernel.registry import ExampleEntry, RegistrySnapshot
 
-from ._common import invalid_path
+from nodeloom.api.files import invalid_path
 from ._schemas import INTEGER, STRING, documented, obj, ref
 
 blueprint = Blueprint("api_examples", __name__)

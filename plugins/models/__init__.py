@@ -1,6 +1,12 @@
-"""The models plugin: weight file nodes ``ModelLoader`` and ``ModelSaver`` (nodes.md §2.22)."""
+"""The models plugin: model files, the model registry and its background downloads (api.md §2.8).
+
+Nodes: ``ModelLoader``/``ModelSaver`` and the checkpoint nodes (nodes.md §2.22). Route groups are
+the modules of this package that define a module-level ``blueprint``.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from nodeloom.kernel import hookimpl
 
@@ -16,3 +22,11 @@ def register_nodes(register):
         _checkpoints.checkpoint_loader,
         _checkpoints.checkpoint_saver,
     ])
+
+
+@hookimpl
+def register_routes(register: Any) -> None:
+    from nodeloom.api import package_blueprints
+
+    for blueprint in package_blueprints(__name__, __path__):
+        register(blueprint)

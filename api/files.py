@@ -1,6 +1,7 @@
-"""Helpers the registry and file route groups share: timestamps, path checks, per-target locks.
+"""What file-serving routes share: API timestamps, confined paths with 400 errors, per-target locks.
 
-Not a route group (the leading underscore keeps ``api_routes`` from scanning it for a blueprint).
+Route plugins (the API's own groups, models, media, audio, third-party packs) import these from
+``nodeloom.api.files`` so that every path a client sends is checked the same way (api.md §1.12).
 """
 
 from __future__ import annotations
@@ -13,12 +14,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
+
+from quart import Response, send_file
 
 from nodeloom.api import ApiError
 from nodeloom.kernel.paths import NameError_, PathError, confine
 
 __all__ = [
     "confined",
+    "content_disposition",
+    "send_attachment",
     "invalid_name",
     "invalid_path",
     "iso_mtime",
@@ -87,3 +93,20 @@ def target_lock(*key: Any) -> Iterator[None]:
             _locks[key] = holder
     with holder.lock:  # ``holder`` stays referenced for the whole critical section
         yield
+
+
+def content_disposition(filename: str, disposition: str = "attachment") -> str:
+    """``attachment; filename="<ascii>"; filename*=UTF-8''<percent-encoded>`` (api.md §2.8.4).
+
+    In the ASCII form, non-ASCII characters, ``"`` and ``\\`` become ``_``.
+    """
+    fallback = "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\' else "_" for c in filename)
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+async def send_attachment(path: str | os.PathLike[str], mimetype: str = "application/octet-stream") -> Response:
+    """The whole file streamed from disk as a download; ``Range`` and conditional headers are ignored."""
+    target = Path(path)
+    response = await send_file(target, mimetype=mimetype, conditional=False, add_etags=False)
+    response.headers["Content-Disposition"] = content_disposition(target.name)
+    return response
