@@ -109,6 +109,15 @@ def test_classifier_probabilities_sum_to_one(kernel, runs):
         assert torch.allclose(probs.sum(dim=dim), torch.ones(()), atol=1e-5), path
 
 
+def test_gpt_block_attention_is_causal(kernel, runs):
+    weights = _out(_run(kernel, runs, "Transformer/GPT-Decoder-Block"), "attn", "weights")
+    assert tuple(weights.shape) == (2, 8, 8)
+    above = torch.triu(torch.ones(8, 8, dtype=torch.bool), diagonal=1)
+    assert bool((weights[:, above] == 0).all())
+    assert bool((weights[:, ~above] > 0).all())
+    assert torch.allclose(weights.sum(-1), torch.ones(2, 8), atol=1e-6)
+
+
 def test_resnet_shortcuts_add_the_block_input(kernel, runs):
     result = _run(kernel, runs, "CNN/ResNet-Skip-Connections")
     block1 = _out(result, "b1_bn2", "tensor") + _out(result, "stem_act", "tensor")

@@ -14,8 +14,10 @@ import torch
 
 from nodeloom.kernel import Requirement
 from nodeloom.kernel.api import In, Out, Param, node
+from nodeloom.kernel.codegen import CodegenUnsupported
 from nodeloom.torchkit import StepRecorder, as_float32
 
+from ._codegen import use
 from .classical import optional_import
 
 CATEGORY = "LLM"
@@ -83,6 +85,16 @@ def attention_mask(
     raise ValueError(f"AttentionMask: unknown mode '{mode}'")
 
 
+def attention_mask_codegen(gen: Any) -> Any:
+    if gen.params["mode"] != "causal" or not gen.has_input("tensor") or gen.has_input("tokens"):
+        raise CodegenUnsupported("AttentionMask exports only the causal mask of a tensor input")
+    use(gen, attention_mask)
+    x = gen.input("tensor")
+    return gen.fragment(
+        f"{gen.var('mask')} = attention_mask('causal', None, int({x}.shape[0]), '').to({x}.device)"
+    )
+
+
 @node(
     name="AttentionMask",
     category=CATEGORY,
@@ -95,6 +107,7 @@ def attention_mask(
         Param.select("mode", "causal", ("causal", "padding"), "Which positions are blocked."),
         Param.string("pad_token", "<pad>", "The padding token (padding mode)."),
     ],
+    codegen=attention_mask_codegen,
 )
 def attention_mask_node(call: Any) -> dict[str, Any]:
     """Causal mask (no looking ahead) or padding mask (no attending to pad tokens)."""
@@ -108,6 +121,7 @@ def attention_mask_node(call: Any) -> dict[str, Any]:
     mask = attention_mask(call.params["mode"], tokens, length, call.params["pad_token"])
     device = tensor.device if isinstance(tensor, torch.Tensor) else call.device
     return {"mask": mask.to(device)}
+
 
 
 # -- PositionalEncoding -------------------------------------------------------------------------

@@ -155,15 +155,22 @@ def mha_codegen(gen: Any) -> CodeFragment:
     use(gen, build_mha)
     build = f"build_mha({params_literal(gen, ('embed_dim', 'num_heads', 'dropout', 'batch_first'))})"
     q, k, v = (gen.input(port) for port in ("query", "key", "value"))
+    mask = f", attn_mask={gen.input('attn_mask')}" if gen.has_input("attn_mask") else ""
     outs = f"{gen.var('output')}, {gen.var('weights')}"
-    forward = f"{outs} = {{m}}({q}, {k}, {v}, need_weights=True, average_attn_weights=True)"
+    forward = f"{outs} = {{m}}({q}, {k}, {v}{mask}, need_weights=True, average_attn_weights=True)"
     return gen.fragment(*seeded_module(gen, build, [forward]))
 
 
 @node(
     name="MultiHeadAttention",
     category=CATEGORY,
-    inputs=[In("query", "TENSOR"), In("key", "TENSOR"), In("value", "TENSOR")],
+    inputs=[
+        In("query", "TENSOR"),
+        In("key", "TENSOR"),
+        In("value", "TENSOR"),
+        # Not in CodefyUI's node: without it a decoder block cannot be causal.
+        In("attn_mask", "TENSOR", "[L, S] mask; bool True (or -inf) blocks a position.", optional=True),
+    ],
     outputs=[
         Out("output", "TENSOR", "Attended values, same layout as the query."),
         Out("weights", "TENSOR", "Attention weights averaged over heads (N, L, S)."),
@@ -184,15 +191,18 @@ def multi_head_attention(call: Any) -> dict[str, Any]:
     projections): scores, their softmax, and the weighted sum of the values.
     """
     q, k, v = call.inputs["query"], call.inputs["key"], call.inputs["value"]
+    mask = call.inputs.get("attn_mask")
     rec = StepRecorder(call)
     with seeded(call):
         m = module_for(call)
-        output, weights = m(q, k, v, need_weights=True, average_attn_weights=True)
+        output, weights = m(q, k, v, attn_mask=mask, need_weights=True, average_attn_weights=True)
     if rec.enabled:
         seq_first = not call.params["batch_first"]
         qb, kb, vb = (_batch_first(t, seq_first) for t in (q, k, v))
         d_k = call.params["embed_dim"] // call.params["num_heads"]
         scores = qb @ kb.transpose(-2, -1) / math.sqrt(d_k)
+        if mask is not None:
+            scores = scores.masked_fill(mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
         attn = torch.softmax(scores, dim=-1)
         rec.add(
             "inputs_qkv", "Queries, keys and values (batch first).", {"Q": qb, "K": kb, "V": vb}
