@@ -144,9 +144,9 @@ def trim_route(base: str, file_path: str, start: float, end: float) -> None:
 
 
 def trim_bare(ffmpeg: str, src: Path, out: Path, start: float, end: float) -> None:
-    # The same work as the route: a re-encoding cut with video dropped.
-    subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-i", str(src), "-ss", str(start),
-                    "-to", str(end), "-vn", str(out)], check=True)
+    # The route's own cut (a re-encode keeping audio only), without its probe, HTTP and rename.
+    subprocess.run([ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-y", "-i", str(src), "-ss", str(start),
+                    "-to", str(end), "-vn", "-sn", "-dn", str(out)], check=True)
     out.unlink()
 
 
