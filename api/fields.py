@@ -251,7 +251,11 @@ class _TextFields(Fields):
             return True, text
         if kind == "int":
             if _INT_TEXT.match(text.strip()):
-                return True, int(text.strip())
+                try:
+                    return True, int(text.strip())
+                except ValueError:  # Python refuses int() of more than 4300 digits
+                    self.problem(key, "Number is too large", "out_of_range")
+                    return False, None
         elif kind == "number":
             try:
                 number = float(text.strip())

@@ -160,37 +160,44 @@ async def _drain(
     wanted: frozenset[str],
 ) -> tuple[_PartWriter | None, tuple[str, bytearray] | None]:
     sink_only = False
-    while True:
-        event: Any = decoder.next_event()
-        if isinstance(event, NeedData) or isinstance(event, Epilogue):
-            return writer, text
-        if isinstance(event, File):
-            if event.name in wanted and event.name not in result.files:
-                writer = _PartWriter(event.name, event.filename or "", folder, limit)
-            else:
-                writer, sink_only = None, True
-            text = None
-        elif isinstance(event, Field):
-            text, writer, sink_only = (event.name, bytearray()), None, False
-        elif isinstance(event, Data):
-            if writer is not None:
-                await writer.feed(event.data)
-                if not event.more_data:
-                    part = await writer.finish()
-                    result.files[part.field] = part
-                    writer = None
-            elif text is not None:
-                text[1].extend(event.data)
-                if len(text[1]) > TEXT_FIELD_LIMIT:
-                    raise ApiError(413, "payload_too_large", f"Form field '{text[0]}' is too large")
-                if not event.more_data:
-                    name, raw = text
-                    try:
-                        value = raw.decode("utf-8")
-                    except UnicodeDecodeError:
-                        raise invalid(("form", name), "Not UTF-8 text", "invalid_value") from None
-                    result.fields.setdefault(name, value)
-                    text = None
-            elif sink_only and not event.more_data:
-                sink_only = False
+    try:
+        while True:
+            event: Any = decoder.next_event()
+            if isinstance(event, NeedData) or isinstance(event, Epilogue):
+                return writer, text
+            if isinstance(event, File):
+                if event.name in wanted and event.name not in result.files:
+                    writer = _PartWriter(event.name, event.filename or "", folder, limit)
+                else:
+                    writer, sink_only = None, True
+                text = None
+            elif isinstance(event, Field):
+                text, writer, sink_only = (event.name, bytearray()), None, False
+            elif isinstance(event, Data):
+                if writer is not None:
+                    await writer.feed(event.data)
+                    if not event.more_data:
+                        part = await writer.finish()
+                        result.files[part.field] = part
+                        writer = None
+                elif text is not None:
+                    text[1].extend(event.data)
+                    if len(text[1]) > TEXT_FIELD_LIMIT:
+                        raise ApiError(413, "payload_too_large", f"Form field '{text[0]}' is too large")
+                    if not event.more_data:
+                        name, raw = text
+                        try:
+                            value = raw.decode("utf-8")
+                        except UnicodeDecodeError:
+                            raise invalid(("form", name), "Not UTF-8 text", "invalid_value") from None
+                        result.fields.setdefault(name, value)
+                        text = None
+                elif sink_only and not event.more_data:
+                    sink_only = False
+    except BaseException:
+        # A writer opened during this call is not yet known to the caller, which only cleans up
+        # what it was handed; abort it here so no ``.part`` file outlives the error.
+        if writer is not None:
+            writer.abort()
+        raise
 

@@ -67,7 +67,11 @@ def confine(root: str | os.PathLike[str], path: str, **rules: bool) -> Path:
     check_relpath(path, **rules)
     base = Path(root).resolve()
     target = (base / path) if path else base
-    resolved = target.resolve()
+    try:
+        resolved = target.resolve()
+    except (RuntimeError, OSError) as exc:
+        # A symlink loop (RuntimeError before Python 3.13) or a name the OS refuses (too long).
+        raise PathError(path, "cannot be resolved: " + ("symlink loop" if isinstance(exc, RuntimeError) else exc.strerror or "invalid")) from None
     if resolved != base and base not in resolved.parents:
         raise PathError(path, "leaves its folder")
     return target

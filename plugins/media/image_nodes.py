@@ -184,8 +184,19 @@ def image_writer(call: Any) -> dict[str, Any]:
     if not isinstance(image, torch.Tensor):
         raise ValueError(f"ImageWriter: image must be a tensor, got {type(image).__name__}")
     relative = f"{OUTPUT_DIR}/{target_name(call.params['path'], fmt)}"
-    final = resolve_file(call, "images", relative, "ImageWriter")
+    try:
+        final = resolve_file(call, "images", relative, "ImageWriter")
+    except ValueError:
+        # The message names the param as the user wrote it, not the output/ path built from it.
+        raise ValueError(
+            f"ImageWriter: path '{call.params['path']}' must stay inside the images directory"
+        ) from None
     data = image_bytes(image, fmt)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(final, data)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(final, data)
+    except (FileExistsError, NotADirectoryError, IsADirectoryError):
+        raise ValueError(
+            f"ImageWriter: cannot write '{relative}': a file or folder of that name is in the way"
+        ) from None
     return {"path": relative}
