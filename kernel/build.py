@@ -377,8 +377,9 @@ def check_model_entry(entry: Any) -> str | None:
         url = source.get("url")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             return f"{mid}: a url source needs an http(s) url"
-    else:
-        return f"{mid}: unknown source type {source.get('type')!r}"
+    elif not isinstance(source.get("type"), str) or not source.get("type"):
+        # Other types belong to sources that packs register; a job fails if none is registered.
+        return f"{mid}: source needs a type"
     filename = entry.get("filename")
     if filename is not None and (
         not isinstance(filename, str) or not filename.lower().endswith(_MODEL_EXTENSIONS)

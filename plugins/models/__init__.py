@@ -1,7 +1,9 @@
 """The models plugin: model files, the model registry and its background downloads (api.md §2.8).
 
-Nodes: ``ModelLoader``/``ModelSaver`` and the checkpoint nodes (nodes.md §2.22). Route groups are
-the modules of this package that define a module-level ``blueprint``.
+Nodes: ``ModelLoader``/``ModelSaver``, the checkpoint nodes (nodes.md §2.22) and
+``RegistryModelLoader``. Route groups are the modules of this package that define a module-level
+``blueprint`` (``model_routes``, ``download_routes``). The built-in download sources
+``huggingface`` and ``url`` are registered like any pack's (``register_model_sources``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from nodeloom.kernel import hookimpl
 
 from . import checkpoints as _checkpoints
 from . import nodes as _nodes
+from . import registry_loader as _registry_loader
 
 
 @hookimpl
@@ -21,7 +24,17 @@ def register_nodes(register):
         _nodes.model_saver,
         _checkpoints.checkpoint_loader,
         _checkpoints.checkpoint_saver,
+        _registry_loader.registry_model_loader,
     ])
+
+
+@hookimpl
+def register_model_sources(register: Any) -> None:
+    from ._hf_source import HuggingFaceSource
+    from ._url_source import UrlSource
+
+    register("huggingface", HuggingFaceSource())
+    register("url", UrlSource())
 
 
 @hookimpl
@@ -30,3 +43,11 @@ def register_routes(register: Any) -> None:
 
     for blueprint in package_blueprints(__name__, __path__):
         register(blueprint)
+
+
+@hookimpl
+def shutdown(app: Any) -> None:
+    # Running downloads stop at their next progress report; their jobs end in ``error``.
+    from ._service import close_service
+
+    close_service(app)

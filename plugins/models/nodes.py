@@ -136,6 +136,11 @@ def model_loader(call: Any) -> dict[str, Any]:
     resolved = resolve_file(call, "models", path, "ModelLoader")
     if not resolved.is_file():
         raise FileNotFoundError(f"Weights file not found: {path}")
+    return load_weights(call, resolved)
+
+
+def load_weights(call: Any, resolved: os.PathLike[str]) -> dict[str, Any]:
+    """ModelLoader's loading step for a checked file; ``RegistryModelLoader`` shares it."""
     log: list[str] = []
     device = resolve_node_device(call, call.params["device"], log)
     # MPS cannot be a map_location for every stored dtype; load on the CPU and move afterwards.

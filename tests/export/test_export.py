@@ -92,7 +92,7 @@ SCALE_PRESET = {
 
 
 def synthetic_graph() -> dict[str, Any]:
-    """One graph that uses every built-in node type with a code generator (55 types)."""
+    """One graph that uses every built-in node type with a code generator (56 types)."""
     g = GraphBuilder(name="every codegen node")
     # -- images, CNN, tensor ops
     g.add("img", "TensorCreate", shape="2,3,8,8", fill="randn")
@@ -134,7 +134,8 @@ def synthetic_graph() -> dict[str, Any]:
     g.add("seq_first", "Permute", {"tensor": "seq.tensor"}, dims="1,0,2")
     g.add("enc", "TransformerEncoder", {"tensor": "seq_first.tensor"}, d_model=6, nhead=2, num_layers=2, dim_feedforward=8)
     g.add("dec", "TransformerDecoder", {"tensor": "seq_first.tensor", "memory": "enc.tensor"}, d_model=6, nhead=2, num_layers=1, dim_feedforward=8)
-    g.add("mha", "MultiHeadAttention", {"query": "enc.tensor", "key": "dec.tensor", "value": "dec.tensor"}, embed_dim=6, num_heads=3, dropout=0.1)
+    g.add("causal", "AttentionMask", {"tensor": "enc.tensor"}, mode="causal")
+    g.add("mha", "MultiHeadAttention", {"query": "enc.tensor", "key": "dec.tensor", "value": "dec.tensor", "attn_mask": "causal.mask"}, embed_dim=6, num_heads=3, dropout=0.1)
     g.add("mha_bf", "MultiHeadAttention", {"query": "seq.tensor", "key": "seq.tensor", "value": "seq.tensor"}, embed_dim=6, num_heads=2, batch_first=True)
     g.add("moe", "MoELayer", {"x": "seq.tensor"}, num_experts=3, top_k=2, hidden_dim=6, expert_hidden_dim=8, seed=5)
     g.add("moe2d", "MoELayer", {"x": "step.tensor"}, num_experts=2, top_k=5, hidden_dim=6, expert_hidden_dim=4)

@@ -254,7 +254,8 @@ def test_check_model_entry_rules():
     assert "category" in check_model_entry({**good, "category": "a/b"})
     assert "model extension" in check_model_entry({**good, "filename": "w.txt"})
     assert "sha256" in check_model_entry({**good, "sha256": "abc"})
-    assert "unknown source type" in check_model_entry({**good, "source": {"type": "ftp"}})
+    assert check_model_entry({**good, "filename": "w.pt", "source": {"type": "ftp", "host": "h"}}) is None
+    assert "needs a type" in check_model_entry({**good, "source": {"repo_id": "o/r"}})
 
 
 def test_build_without_plugins_is_a_pure_function_of_the_data_dir(tmp_path):

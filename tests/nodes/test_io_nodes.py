@@ -288,7 +288,7 @@ def test_loader_fingerprint_tracks_the_file(paths):
 def test_plugins_register_their_specs():
     for plugin, names in (
         (media_plugin, ["ImageReader", "ImageBatchReader", "ImageWriter"]),
-        (models_plugin, ["ModelLoader", "ModelSaver", "CheckpointLoader", "CheckpointSaver"]),
+        (models_plugin, ["ModelLoader", "ModelSaver", "CheckpointLoader", "CheckpointSaver", "RegistryModelLoader"]),
     ):
         got: list = []
         plugin.register_nodes(got.extend)
