@@ -33,7 +33,18 @@ cmd=${1:-serve}
 shift || true
 case "$cmd" in
   test)
+    # The browser tests need Debian's chromium and the built UI; both are installed here so a
+    # fresh machine passes with this one command. NODELOOM_REQUIRE_BROWSER=0 lets them skip.
+    export NODELOOM_REQUIRE_BROWSER=${NODELOOM_REQUIRE_BROWSER:-1}
+    scripts/ui_e2e_setup.sh || echo "chromium could not be installed: browser tests will fail or skip" >&2
+    "$venv/bin/python" -m nodeloom.plugins.ui.build >&2
     exec "$venv/bin/python" -m pytest "$@"
+    ;;
+  serve)
+    # Builds the web UI when its sources are newer than the bundle; without npm the server still
+    # starts and / explains how to build it.
+    "$venv/bin/python" -m nodeloom.plugins.ui.build >&2 || echo "web UI build failed; serving the API only" >&2
+    exec "$venv/bin/nodeloom" serve "$@"
     ;;
   *)
     exec "$venv/bin/nodeloom" "$cmd" "$@"
