@@ -173,6 +173,47 @@ def trim(exe: str, source: Path, start: float, end: float | None, output: Path) 
         raise
 
 
+class TrimJob:
+    """A cut running in the background (see :func:`start_trim`); finish or cancel it exactly once."""
+
+    def __init__(self, args: list[str], output: Path) -> None:
+        self.output = output
+        try:
+            # stderr is small at ``-v error``, so an unread pipe cannot fill up and stall ffmpeg.
+            self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.PIPE)
+        except OSError:
+            raise FfmpegMissing() from None
+
+    def finish(self) -> None:
+        """Wait for the cut; fsync the output, or remove it and raise on any failure."""
+        try:
+            try:
+                _, stderr = self._proc.communicate(timeout=TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.communicate()
+                raise FfmpegTimeout() from None
+            if self._proc.returncode != 0:
+                raise FfmpegFailed(last_line(stderr))
+            _fsync(self.output)
+        except BaseException:
+            self.output.unlink(missing_ok=True)
+            raise
+
+    def cancel(self) -> None:
+        """Stop the cut and remove whatever it wrote."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.communicate()
+        self.output.unlink(missing_ok=True)
+
+
+def start_trim(exe: str, source: Path, start: float, end: float | None, output: Path) -> TrimJob:
+    """Start :func:`trim`'s command without waiting, so a probe can run beside it."""
+    return TrimJob(trim_command(exe, source, start, end, output), output)
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

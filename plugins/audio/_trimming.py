@@ -108,6 +108,16 @@ def _scrub(message: str, replacements: dict[str, str]) -> str:
     return message
 
 
+def _check_probe(info: _ffmpeg.Probe, start: float, end: float | None, shown: str) -> None:
+    if not info.has_audio:
+        raise _ffmpeg.NoAudioStream(f"No audio stream in {shown}")
+    if info.duration is not None:
+        if end is not None and end > info.duration + DURATION_SLACK_S:
+            raise EndPastDuration(end, info.duration)
+        if end is None and start >= info.duration:
+            raise StartPastDuration(start, info.duration)
+
+
 def trim_to_folder(
     source: Path,
     start: float,
@@ -130,20 +140,21 @@ def trim_to_folder(
     check_range(start, end)
     exe = exe or _ffmpeg.locate_ffmpeg()
     shown = label or source.name
-    info = _ffmpeg.probe(exe, source)
-    if not info.has_audio:
-        raise _ffmpeg.NoAudioStream(f"No audio stream in {shown}")
-    if info.duration is not None:
-        if end is not None and end > info.duration + DURATION_SLACK_S:
-            raise EndPastDuration(end, info.duration)
-        if end is None and start >= info.duration:
-            raise StartPastDuration(start, info.duration)
     base, ext = output_base(source, now_ms if now_ms is not None else _now_ms())
     folder.mkdir(parents=True, exist_ok=True)
     # Hidden (api.md §1.10) yet ending in the real extension, which is how ffmpeg picks the format.
     hidden = folder / f".{base}{ext}.{secrets.token_hex(8)}.tmp{ext}"
+    # The cut starts at once and the probe runs beside it: a request costs about one ffmpeg run
+    # instead of two. A probe that refuses the request cancels the cut, so the order of the
+    # checks (and of their errors) is unchanged.
+    job = _ffmpeg.start_trim(exe, source, start, end, hidden)
     try:
-        _ffmpeg.trim(exe, source, start, end, hidden)
+        _check_probe(_ffmpeg.probe(exe, source), start, end, shown)
+    except BaseException:
+        job.cancel()
+        raise
+    try:
+        job.finish()
     except _ffmpeg.FfmpegFailed as exc:
         line = _scrub(exc.last_line, {str(hidden): f"{base}{ext}", str(source): shown})
         raise _ffmpeg.FfmpegFailed(line) from None
