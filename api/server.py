@@ -15,7 +15,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from nodeloom.api.app import create_app
 from nodeloom.api.netaddr import url_host
 from nodeloom.api.settings import Settings, SettingsError
 from nodeloom.api.state import EXTENSION_KEY
+from nodeloom.kernel.executors import DEFAULT_EXECUTOR, executor_problem
 from nodeloom.kernel.fsutil import atomic_write_json
 from nodeloom.kernel.paths import DataDir
 
@@ -62,14 +63,25 @@ def server_file(data_dir: DataDir) -> Path:
     return data_dir.root.joinpath(*SERVER_FILE)
 
 
-def serve(host: str, port: int, data_dir: DataDir | str | os.PathLike[str], dev_reload: bool = False) -> None:
+def serve(
+    host: str,
+    port: int,
+    data_dir: DataDir | str | os.PathLike[str],
+    dev_reload: bool = False,
+    *,
+    executor: str | None = None,
+    executor_options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> None:
     """Serve until SIGINT/SIGTERM; used by ``nodeloom serve``.
 
-    Bad settings print a message and exit with status 2; a port that cannot be bound exits 1.
+    Bad settings (an unknown or unavailable executor included) print a message and exit with
+    status 2; a port that cannot be bound exits 1.
     """
     _configure_logging()
     try:
-        settings = Settings.load(host=host, port=port, data_dir=data_dir)
+        settings = Settings.load(
+            host=host, port=port, data_dir=data_dir, executor=executor, executor_options=executor_options
+        )
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -82,6 +94,9 @@ def serve(host: str, port: int, data_dir: DataDir | str | os.PathLike[str], dev_
     try:
         kernel.start()
         asyncio.run(run_server(kernel, settings, dev_reload=dev_reload))
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     except OSError as exc:
         print(f"error: cannot serve on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
@@ -107,6 +122,7 @@ async def run_server(
     ``on_ready`` is called with the bound address once connections are being queued; the app's
     startup hooks run before the first one is answered.
     """
+    prepare_executors(kernel, settings)
     await asyncio.to_thread(settings.data_dir.ensure)
     await asyncio.to_thread(auth.write_token_file, settings.data_dir.root, settings.token)
     sock = bind_socket(settings.host, settings.port)
@@ -133,6 +149,31 @@ async def run_server(
         sock.close()
         await asyncio.to_thread(_remove_server_file, info_path)
         log.info("nodeloom server stopped")
+
+
+def prepare_executors(kernel: Any, settings: Settings) -> None:
+    """Configure the executors named in the settings and check the default one can run.
+
+    Raises :class:`SettingsError` (exit status 2) for an unknown or unavailable executor or
+    options an executor refuses.
+    """
+    executors: Mapping[str, Any] = getattr(kernel, "executors", None) or {}
+    if not executors and settings.executor == DEFAULT_EXECUTOR and not settings.executor_options:
+        return  # a bare kernel (tests): the run manager brings its own local executor
+    for name, options in settings.executor_options.items():
+        problem = executor_problem(executors, name)
+        if problem is not None:
+            raise SettingsError(problem)
+        configure = getattr(executors[name], "configure", None)
+        if not callable(configure):
+            raise SettingsError(f"executor '{name}' takes no options")
+        try:
+            configure(options)
+        except ValueError as exc:
+            raise SettingsError(f"executor '{name}': {exc}") from None
+    problem = executor_problem(executors, settings.executor)
+    if problem is not None:
+        raise SettingsError(problem)
 
 
 def _draining(stop: asyncio.Event, app: Any) -> Callable[[], Any]:

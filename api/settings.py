@@ -70,6 +70,10 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     limits: Limits = Limits()
     debug: bool = False
+    #: Executor of runs whose ``execute`` names none (a name of ``Kernel.executors``).
+    executor: str = "local"
+    #: Settings handed to executors' ``configure`` at startup: ``{executor name: {option: value}}``.
+    executor_options: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
 
     @property
     def bind_is_loopback(self) -> bool:
@@ -89,6 +93,8 @@ class Settings:
         data_dir: DataDir | str | os.PathLike[str] | None = None,
         token: str | None = None,
         environ: Mapping[str, str] | None = None,
+        executor: str | None = None,
+        executor_options: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Settings:
         """Build settings: explicit arguments (flags) win over ``environ`` (default ``os.environ``)."""
         env = os.environ if environ is None else environ
@@ -111,12 +117,19 @@ class Settings:
             cors_origins=_cors_origins(env.get("NODELOOM_CORS_ORIGINS", "")),
             limits=_limits(env),
             debug=env.get("NODELOOM_DEBUG", "0").strip() == "1",
+            executor=_executor(executor if executor is not None else env.get("NODELOOM_EXECUTOR", "")),
+            executor_options={k: dict(v) for k, v in (executor_options or {}).items()},
         )
 
 
 def split_list(value: str | None) -> list[str]:
     """Comma-separated list: entries trimmed, empty ones dropped (§1.9)."""
     return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def _executor(name: str) -> str:
+    # Whether an executor of that name exists is checked against the kernel when serving starts.
+    return name.strip() or "local"
 
 
 def _port(text: str) -> int:

@@ -39,7 +39,7 @@ from .events import (
     Subscriber,
     result_log,
 )
-from .executors import WorkerPool
+from .executors import NodeRunner, WorkerPool, follow
 from .extensions import call_optional, mapping_nbytes, node_contexts, resolve_device
 from .options import RunOptions, parse_run_options
 from .outputs import RunOutputStore
@@ -67,6 +67,8 @@ class RunEnvironment:
     extensions: list[Any] = attrs.field(factory=list)
     paths: Any = None  # NodePaths or None
     debug: bool = False
+    #: Runs the bodies of the nodes it takes elsewhere (see :class:`~.executors.NodeRunner`).
+    node_runner: NodeRunner | None = None
 
 
 @attrs.define(eq=False)
@@ -215,6 +217,7 @@ class _Node:
     is_async: bool
     eligible: bool
     extras: dict[str, Any]
+    runner: NodeRunner | None = None  # the environment's runner, when it took this node
     key: str | None = None
     doomed: bool = False
     state: str = "waiting"  # waiting, running, done, failed, skipped, abandoned
@@ -234,8 +237,17 @@ class _Instance:
     started: float | None = None
 
 
+def _takes(runner: NodeRunner, entry: NodeEntry) -> bool:
+    try:
+        return bool(runner.takes(entry))
+    except Exception:  # a broken runner must not break the run: the body then runs here
+        log.warning("node runner failed to decide about %s; running it locally", entry.key, exc_info=True)
+        return False
+
+
 def _build_plan(prepared: PreparedGraph, ctx: RunContext) -> dict[str, _Node]:
     """Per-node wiring, dependency counts and static cache eligibility, in (level, order)."""
+    node_runner = ctx.env.node_runner
     nodes: dict[str, _Node] = {}
     ids = {n.id for n in prepared.nodes}
     incoming: dict[str, list[tuple[str, str, str]]] = {i: [] for i in ids}
@@ -260,6 +272,7 @@ def _build_plan(prepared: PreparedGraph, ctx: RunContext) -> dict[str, _Node]:
         required = [
             (p.name, *last_edge[p.name]) for p in spec.inputs if not p.optional and p.name in last_edge
         ]
+        runner = node_runner if node_runner is not None and _takes(node_runner, entry) else None
         nodes[prep.id] = _Node(
             prep=prep,
             order=order,
@@ -268,7 +281,9 @@ def _build_plan(prepared: PreparedGraph, ctx: RunContext) -> dict[str, _Node]:
             required=required,
             successors=succs[prep.id],
             pending=len(preds[prep.id]),
-            is_async=is_async[id(spec)],
+            # A runner blocks a worker thread until the body has finished elsewhere.
+            is_async=is_async[id(spec)] and runner is None,
+            runner=runner,
             eligible=_static_eligible(entry, prep.params),
             extras={
                 "spec": spec,
@@ -379,32 +394,9 @@ class Run:
         """Every event so far, from seq 1 (a live list; copy it to keep a snapshot)."""
         return self.sink.events
 
-    async def events(self, after_seq: int = 0) -> AsyncIterator[dict[str, Any]]:
+    def events(self, after_seq: int = 0) -> AsyncIterator[dict[str, Any]]:
         """Every event with ``seq > after_seq`` in order, ending after the terminal event."""
-        index = max(after_seq, 0)
-        loop = asyncio.get_running_loop()
-        waiter: list[asyncio.Future] = []
-        sink = self.sink
-
-        def wake() -> None:
-            if waiter and not waiter[0].done():
-                waiter[0].set_result(None)
-
-        sink.add_listener(wake)
-        try:
-            while True:
-                while index < sink.delivered:
-                    event = sink.events[index]
-                    index += 1
-                    yield event
-                if sink.closed and index >= len(sink.events):
-                    return
-                waiter[:] = [loop.create_future()]
-                if index < sink.delivered:  # delivered while we were yielding
-                    continue
-                await waiter[0]
-        finally:
-            sink.remove_listener(wake)
+        return follow(self.sink, after_seq)
 
     def subscribe(self, callback: Subscriber, *, after_seq: int = 0) -> None:
         """Push delivery on the loop thread: past events with ``seq > after_seq``, then live ones."""
@@ -412,6 +404,12 @@ class Run:
 
     def unsubscribe(self, callback: Subscriber) -> None:
         self.sink.unsubscribe(callback)
+
+    @property
+    def bodies_in_flight(self) -> int:
+        """Node bodies still holding a worker slot; after a stop's grace, the abandoned ones."""
+        with self._lock:
+            return self._active
 
     def join_workers(self, timeout: float) -> None:
         """Block until this run's worker threads have exited (at most ``timeout`` seconds)."""
@@ -889,6 +887,12 @@ class Run:
         """Run a sync body in this (worker) thread inside the extensions' node contexts."""
         call = node.call
         assert call is not None
+        if node.runner is not None:
+            # The runner applies the extensions' node contexts where the body really runs.
+            try:
+                return True, node.runner.run(call, node.prep.entry, self.context)
+            except BaseException as exc:  # noqa: BLE001 - as below
+                return False, exc
         execute = node.prep.entry.spec.execute
         try:
             if self._context_extensions:

@@ -1,18 +1,46 @@
-"""Executors (engine.md §8.3): the registry behind ``register_executors`` and worker threads.
+"""Executors (engine.md §8.3): the contract behind ``register_executors`` and worker threads.
 
-An executor offers ``async submit(run_spec) -> run``, ``events(run)`` (an async iterator of run
-events) and ``async cancel(run, reason)``. ``local`` (:class:`nodeloom.kernel.engine.LocalExecutor`)
-is always available; plugins may add others (a Ray executor, for instance).
+An executor offers ``async submit(run_spec) -> handle``, ``events(handle, after_seq=0)`` (an async
+iterator of run events) and ``async cancel(handle, reason)``. ``local``
+(:class:`nodeloom.kernel.engine.LocalExecutor`) is always available; plugins may add others.
+
+The handle ``submit`` returns is what transports follow, whatever the executor. It has
+``run_id``, ``done``, ``state``, ``terminal``, ``event_log``, ``results``, ``subscribe(callback,
+after_seq=0)``, ``unsubscribe(callback)``, ``async wait()`` and ``request_cancel(reason)`` (see
+:class:`RunHandle`), and numbers its events itself, ``seq`` 1 for ``execution_start``: every
+executor's stream therefore looks the same to a socket, to ``attach`` and to replay.
+
+Optional members a host or transport uses when present:
+
+``bind(kernel)``
+    Called once when the kernel assembles its executors, so an executor can reach the data dir,
+    the environment and the shared :attr:`~nodeloom.kernel.host.Kernel.run_environment` (whose
+    output store serves recorded outputs for every executor).
+``configure(options)``
+    Settings given by the server or the CLI (a mapping, usually of strings); raises
+    ``ValueError`` with a message for the user when they are wrong.
+``unavailable_reason``
+    None when the executor can run; else why not (e.g. a missing optional dependency).
+``get(run_id)`` / ``active_runs()``
+    The active handle with an id, and every active handle.
+``async shutdown(reason)`` / ``close()``
+    Cancel every active run; release what the executor holds when the kernel closes.
+
+An executor that places single nodes elsewhere installs a :class:`NodeRunner` on the
+:class:`~nodeloom.kernel.engine.RunEnvironment` of the runs it drives.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
+
+from .events import EventSink
 
 log = logging.getLogger("nodeloom.engine")
 
@@ -28,6 +56,83 @@ class Executor(Protocol):
     def events(self, run: Any, after_seq: int = 0) -> AsyncIterator[dict[str, Any]]: ...
 
     async def cancel(self, run: Any, reason: str = "stop") -> Any: ...
+
+
+@runtime_checkable
+class RunHandle(Protocol):
+    """What ``submit`` returns: one run as transports follow it, whatever runs it."""
+
+    run_id: str
+
+    @property
+    def done(self) -> bool: ...
+
+    @property
+    def state(self) -> str: ...
+
+    def subscribe(self, callback: Callable[[dict[str, Any]], None], *, after_seq: int = 0) -> None: ...
+
+    def unsubscribe(self, callback: Callable[[dict[str, Any]], None]) -> None: ...
+
+    async def wait(self) -> dict[str, Any]: ...
+
+    def request_cancel(self, reason: str = "stop") -> None: ...
+
+
+@runtime_checkable
+class NodeRunner(Protocol):
+    """Runs chosen node bodies somewhere else than the run's worker threads.
+
+    ``takes(entry)`` is asked once per node of a run, with its registry entry: True hands every
+    attempt of that node to ``run(call, entry, run)``, which is called in a worker thread of the
+    run, blocks until the body has finished elsewhere and returns its result mapping (or raises
+    what the body raised). It must watch ``call.cancel_event`` and stop the remote work when it
+    is set. The engine still does everything else: inputs, cache, events, retries, recording.
+    """
+
+    def takes(self, entry: Any) -> bool: ...
+
+    def run(self, call: Any, entry: Any, run: Any) -> Mapping[str, Any]: ...
+
+
+def executor_problem(executors: Mapping[str, Any], name: str) -> str | None:
+    """Why ``name`` cannot run a run (unknown, or unavailable and why); None when it can."""
+    executor = executors.get(name)
+    if executor is None:
+        known = ", ".join(sorted(executors)) or "none"
+        return f"unknown executor '{name}' (available: {known})"
+    reason = getattr(executor, "unavailable_reason", None)
+    if reason:
+        return f"executor '{name}' is unavailable: {reason}"
+    return None
+
+
+async def follow(sink: EventSink, after_seq: int = 0) -> AsyncIterator[dict[str, Any]]:
+    """The events of a run's :class:`~.events.EventSink` with ``seq > after_seq``, as they are
+    delivered, ending after the terminal event (call on the loop the sink delivers on)."""
+    index = max(after_seq, 0)
+    loop = asyncio.get_running_loop()
+    waiter: list[asyncio.Future] = []
+
+    def wake() -> None:
+        if waiter and not waiter[0].done():
+            waiter[0].set_result(None)
+
+    sink.add_listener(wake)
+    try:
+        while True:
+            while index < sink.delivered:
+                event = sink.events[index]
+                index += 1
+                yield event
+            if sink.closed and index >= len(sink.events):
+                return
+            waiter[:] = [loop.create_future()]
+            if index < sink.delivered:  # delivered while we were yielding
+                continue
+            await waiter[0]
+    finally:
+        sink.remove_listener(wake)
 
 
 class ExecutorRegistry:

@@ -285,10 +285,23 @@ class Kernel:
 
     @property
     def executors(self) -> dict[str, Any]:
-        """Executors by name: what plugins registered, plus the engine's ``local`` one."""
+        """Executors by name: what plugins registered, plus the engine's ``local`` one.
+
+        Plugin executors that offer ``bind(kernel)`` are bound once, here (see
+        :mod:`nodeloom.kernel.executors`); one whose ``bind`` fails is left out and logged.
+        """
         with self._lock:
             if self._executors is None:
-                executors = dict(self._plugin_executors)
+                executors: dict[str, Any] = {}
+                for name, executor in self._plugin_executors.items():
+                    bind = getattr(executor, "bind", None)
+                    if callable(bind):
+                        try:
+                            bind(self)
+                        except Exception:  # noqa: BLE001 - one executor must not cost the others
+                            log.exception("executor %s could not be bound to the kernel", name)
+                            continue
+                    executors[name] = executor
                 local = self._make_local_executor()
                 if local is not None:
                     executors["local"] = local
@@ -497,4 +510,14 @@ class Kernel:
             await watcher.aclose()
 
     def close(self) -> None:
+        """Stop watching and let executors that hold resources (``close()``) release them."""
         self.stop_watching()
+        with self._lock:
+            executors, self._executors = self._executors, None
+        for name, executor in (executors or {}).items():
+            close = getattr(executor, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:  # noqa: BLE001
+                    log.exception("executor %s did not close cleanly", name)

@@ -67,6 +67,8 @@ class RunOptions:
     module_mode: str = "train"
     timeout_s: float | None = None
     cancel_grace_s: float = 30.0
+    #: The executor that runs the run (a name of ``Kernel.executors``); None: the caller's default.
+    executor: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible form under the wire names (round-trips through the parser)."""
@@ -206,6 +208,11 @@ def parse_run_options(raw: Mapping[str, Any] | None) -> RunOptions:
     graph_id = p.string("graph_id")
     if graph_id is not None:
         p.values["graph_id"] = graph_id
+
+    # Only the shape is checked here: which executors exist is known to the caller, not the parser.
+    executor = p.string("executor")
+    if executor is not None and executor.strip():
+        p.values["executor"] = executor.strip()
 
     device = p.string("device")
     if device is not None:

@@ -122,9 +122,9 @@ async def _receive_loop(ws: Any, manager: RunManager, client: Client) -> None:
         try:
             if isinstance(data, str) and len(data) > THREAD_PARSE_CHARS:
                 # A graph of megabytes takes a while to parse and check: not on the event loop.
-                command = await asyncio.to_thread(parse_message, data)
+                command = await asyncio.to_thread(parse_message, data, manager.executor_problem)
             else:
-                command = parse_message(data)
+                command = parse_message(data, manager.executor_problem)
         except BadMessage as bad:
             client.send(bad.frame)
             continue

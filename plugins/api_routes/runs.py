@@ -2,9 +2,12 @@
 
 It owns what outlives a single socket: the runs started through ``/ws/execution``, their replay
 buffers, subscribers and owners, the disconnect grace timers and the retention of finished runs.
-Runs execute on the kernel's ``local`` executor, so they share one :class:`OutputCache`, one
-output store and one module store with every other run of the server; each run pins the registry
-snapshot it started with and releases it when it ends.
+Each run goes to the executor its ``executor`` option names (default: the server's default
+executor, ``local`` unless configured otherwise), looked up by name in ``Kernel.executors``; every
+executor hands back a handle with the same event stream (see :mod:`nodeloom.kernel.executors`).
+Local runs share one :class:`OutputCache`, one output store and one module store with every
+other run of the server; other executors write recorded outputs to the same store. Each run pins
+the registry snapshot it started with and releases it when it ends.
 
 Engine events reach subscribers through one pump task per run: events are converted to frames in
 ``seq`` order (tensor summaries in a worker thread), appended to the run's buffer and queued on
@@ -22,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from nodeloom.kernel.cache import OutputCache
-from nodeloom.kernel.engine import LocalExecutor, Run, RunEnvironment, RunIdInUse, RunSpec
+from nodeloom.kernel.engine import LocalExecutor, RunEnvironment, RunIdInUse, RunSpec
 from nodeloom.kernel.events import STATE_OF_TERMINAL, wire_event
+from nodeloom.kernel.executors import DEFAULT_EXECUTOR, RunHandle, executor_problem
 
 from . import wire
 from .event_buffer import EventBuffer
@@ -67,10 +71,10 @@ class Client:
 class TrackedRun:
     """A run started over the WebSocket: its buffer, subscribers, owner and timers."""
 
-    def __init__(self, run: Run, buffer_capacity: int | None = None) -> None:
-        #: The engine run; dropped once finished, because it holds every node result (tensors,
-        #: models) and a finished run stays attachable for minutes.
-        self.run: Run | None = run
+    def __init__(self, run: RunHandle, buffer_capacity: int | None = None) -> None:
+        #: The executor's run handle; dropped once finished, because it holds every node result
+        #: (tensors, models) and a finished run stays attachable for minutes.
+        self.run: RunHandle | None = run
         self.run_id = run.run_id
         self.buffer = EventBuffer() if buffer_capacity is None else EventBuffer(buffer_capacity)
         #: Subscribers in attach order (the earliest one inherits ownership first).
@@ -130,6 +134,8 @@ class RunManager:
         kernel: Any,
         *,
         executor: LocalExecutor | None = None,
+        executors: Mapping[str, Any] | None = None,
+        default_executor: str = DEFAULT_EXECUTOR,
         grace_s: float = 60.0,
         retain_s: float = 300.0,
         max_recorded_runs: int | None = None,
@@ -138,7 +144,11 @@ class RunManager:
         buffer_capacity: int | None = None,
     ) -> None:
         self.kernel = kernel
+        #: The local executor: its environment holds the cache and stores every route reads.
         self.executor = executor if executor is not None else _local_executor(kernel)
+        known = executors if executors is not None else getattr(kernel, "executors", None) or {}
+        self.executors: dict[str, Any] = {**known, DEFAULT_EXECUTOR: self.executor}
+        self.default_executor = default_executor
         if max_recorded_runs is not None:
             self.executor.env.outputs.max_runs = max_recorded_runs
         self.grace_s = grace_s
@@ -168,7 +178,13 @@ class RunManager:
     def is_executing(self, run_id: str) -> bool:
         """Whether a run with this id is still active (REST refuses to delete its outputs)."""
         record = self.records.get(run_id)
-        return (record is not None and record.active) or self.executor.get(run_id) is not None
+        if record is not None and record.active:
+            return True
+        return any(_lookup(executor, run_id) is not None for executor in self.executors.values())
+
+    def executor_problem(self, name: str | None) -> str | None:
+        """Why an ``execute`` naming executor ``name`` (None: the default) cannot run; None if it can."""
+        return executor_problem(self.executors, name or self.default_executor)
 
     # -- connections -----------------------------------------------------------------------
 
@@ -262,6 +278,10 @@ class RunManager:
         run_id = command.options.run_id
         if self.closing:  # the server is going down: no new runs
             return
+        problem = self.executor_problem(command.options.executor)
+        if problem is not None:  # parse_message normally caught it; the executors may have changed
+            client.send(_bad_executor(problem, run_id))
+            return
         if self.is_executing(run_id):
             client.send(_run_id_in_use(run_id))
             return
@@ -275,10 +295,11 @@ class RunManager:
         if self.is_executing(run_id):  # another socket took the id while we waited
             client.send(_run_id_in_use(run_id))
             return
+        executor = self.executors.get(command.options.executor or self.default_executor, self.executor)
         snapshot, release = self._pin()
         spec = RunSpec(graph=command.graph, snapshot=snapshot, options=command.options, release=release)
         try:
-            run = await self.executor.submit(spec)
+            run = await executor.submit(spec)
         except RunIdInUse:
             if release is not None:
                 release()
@@ -299,7 +320,7 @@ class RunManager:
         snapshot = pin.__enter__()
         return snapshot, lambda: pin.__exit__(None, None, None)
 
-    def _track(self, run: Run, client: Client) -> TrackedRun:
+    def _track(self, run: RunHandle, client: Client) -> TrackedRun:
         record = TrackedRun(run, self.buffer_capacity)
         replaced = self.records.get(run.run_id)
         if replaced is not None:  # a finished run whose id is reused: it is no longer attachable
@@ -414,8 +435,10 @@ class RunManager:
         active = [r for r in self.records.values() if r.active]
         for record in active:
             record.cancel("shutdown")
-        for run in self.executor.active_runs():  # runs other code started on the same executor
-            run.request_cancel("shutdown")
+        for executor in self.executors.values():  # runs other code started on the executors
+            active_runs = getattr(executor, "active_runs", None)
+            for run in active_runs() if callable(active_runs) else ():
+                run.request_cancel("shutdown")
         if active:
             waits = [asyncio.ensure_future(r.finished.wait()) for r in active]
             done, pending = await asyncio.wait(waits, timeout=SHUTDOWN_RUN_WAIT_S)
@@ -436,6 +459,16 @@ class RunManager:
 
 def _run_id_in_use(run_id: str) -> wire.Frame:
     return wire.error("run_id_in_use", f"Run '{run_id}' is already running", "execute", run_id)
+
+
+def _bad_executor(problem: str, run_id: str) -> wire.Frame:
+    details = [{"loc": ["executor"], "msg": problem, "type": "invalid_value"}]
+    return wire.error("invalid_run_option", f"Invalid 'execute' message: {problem}", "execute", run_id, details)
+
+
+def _lookup(executor: Any, run_id: str) -> Any:
+    get = getattr(executor, "get", None)
+    return get(run_id) if callable(get) else None
 
 
 def _local_executor(kernel: Any) -> LocalExecutor:
@@ -462,6 +495,7 @@ def manager_of(app: Any) -> RunManager:
         data_dir = getattr(state.kernel, "data_dir", None) or state.settings.data_dir
         manager = RunManager(
             state.kernel,
+            default_executor=state.settings.executor,
             grace_s=limits.run_grace_s,
             retain_s=limits.run_retain_s,
             max_recorded_runs=limits.max_recorded_runs,

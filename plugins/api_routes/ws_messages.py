@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -55,6 +55,9 @@ class Ping:
 
 
 Command = Execute | Stop | Attach | ClearCache | Ping
+
+#: ``check(name)`` -> why executor ``name`` (None: the default one) cannot run a run, or None.
+ExecutorCheck = Callable[[str | None], str | None]
 
 
 class BadMessage(Exception):
@@ -155,13 +158,18 @@ def _field_error(action: str, message: Mapping[str, Any], code: str, problems: l
     return BadMessage(wire.error(code, text, action, message.get("run_id"), problems))
 
 
-def _execute(action: str, message: Mapping[str, Any]) -> Execute:
+def _execute(action: str, message: Mapping[str, Any], check_executor: ExecutorCheck | None) -> Execute:
     option_problems: list[dict[str, Any]] = []
     try:
         options = parse_run_options(message)
     except InvalidRunOption as exc:
         option_problems = list(exc.problems)
         options = None
+    if check_executor is not None and not any(p["loc"] == ["executor"] for p in option_problems):
+        name = options.executor if options is not None else _executor_name(message)
+        problem = check_executor(name)
+        if problem is not None:
+            option_problems.append({"loc": ["executor"], "msg": problem, "type": "invalid_value"})
     graph_problems: list[Problem] = []
     graph = check_graph(message, graph_problems)
     # Run options are checked before the graph (engine.md §5): their code wins.
@@ -172,6 +180,13 @@ def _execute(action: str, message: Mapping[str, Any]) -> Execute:
         raise _field_error(action, message, "invalid_message", [p.wire() for p in graph_problems])
     assert options is not None
     return Execute(options=options, graph=graph)
+
+
+def _executor_name(message: Mapping[str, Any]) -> str | None:
+    value = message.get("executor")
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None
 
 
 def _stop(action: str, message: Mapping[str, Any]) -> Stop:
@@ -192,14 +207,17 @@ def _attach(action: str, message: Mapping[str, Any]) -> Attach:
     return Attach(run_id=run_id, after_seq=after_seq)
 
 
-def parse_message(data: str | bytes | None) -> Command:
-    """One client frame as a command; raises :class:`BadMessage` with the reply to send."""
+def parse_message(data: str | bytes | None, check_executor: ExecutorCheck | None = None) -> Command:
+    """One client frame as a command; raises :class:`BadMessage` with the reply to send.
+
+    ``check_executor`` vets the ``executor`` run option against the executors the server has.
+    """
     message = decode(data)
     action = message.get("action")
     if not isinstance(action, str):
         raise BadMessage(wire.error("invalid_message", "Message has no 'action' string", None, message.get("run_id")))
     if action == "execute":
-        return _execute(action, message)
+        return _execute(action, message, check_executor)
     if action in ("stop", "cancel"):
         return _stop(action, message)
     if action == "attach":

@@ -29,6 +29,25 @@ def _kernel(data_dir: Path | None):
     return kernel
 
 
+EXECUTOR = click.option(
+    "--executor",
+    envvar="NODELOOM_EXECUTOR",
+    default=None,
+    help="Executor that runs graphs: local (default) or one a plugin adds, e.g. ray.",
+)
+RAY_ADDRESS = click.option(
+    "--ray-address",
+    envvar="NODELOOM_RAY_ADDRESS",
+    default=None,
+    metavar="ADDRESS",
+    help="Ray cluster for the ray executor (ray://host:10001, host:6379 or auto).",
+)
+
+
+def _executor_options(ray_address: str | None) -> dict[str, dict[str, str]]:
+    return {"ray": {"address": ray_address}} if ray_address else {}
+
+
 def _fail(message: str, code: int = EXIT_USAGE) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
@@ -45,12 +64,26 @@ def main() -> None:
 @click.option("--port", envvar="NODELOOM_PORT", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @DATA_DIR
 @click.option("--reload", "reload_", is_flag=True, help="Also watch plugin sources and rebuild on change.")
-def serve(host: str, port: int, data_dir: Path | None, reload_: bool) -> None:
-    """Serve the API, the execution WebSocket and the web UI."""
+@EXECUTOR
+@RAY_ADDRESS
+def serve(
+    host: str, port: int, data_dir: Path | None, reload_: bool, executor: str | None, ray_address: str | None
+) -> None:
+    """Serve the API, the execution WebSocket and the web UI.
+
+    Runs go to --executor unless an execute message names another one (its ``executor`` option).
+    """
     from nodeloom.api.server import serve as run_server
 
     try:
-        run_server(host=host, port=port, data_dir=config.data_dir(data_dir), dev_reload=reload_)
+        run_server(
+            host=host,
+            port=port,
+            data_dir=config.data_dir(data_dir),
+            dev_reload=reload_,
+            executor=executor,
+            executor_options=_executor_options(ray_address),
+        )
     except UsageError as exc:
         _fail(str(exc))
 
@@ -68,6 +101,8 @@ def serve(host: str, port: int, data_dir: Path | None, reload_: bool) -> None:
     "--error-mode", type=click.Choice(["fail_fast", "continue", "retry"]), default="fail_fast", show_default=True
 )
 @click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
+@EXECUTOR
+@RAY_ADDRESS
 def run(
     graph: Path,
     data_dir: Path | None,
@@ -79,6 +114,8 @@ def run(
     max_workers: int,
     error_mode: str,
     no_progress: bool,
+    executor: str | None,
+    ray_address: str | None,
 ) -> None:
     """Run GRAPH (a graph JSON file) without a server.
 
@@ -88,6 +125,7 @@ def run(
     from nodeloom import headless
     from nodeloom.progress import RunReporter
 
+    kernel = None
     try:
         kernel = _kernel(data_dir)
         if validate_only:
@@ -109,7 +147,14 @@ def run(
             "error_mode": error_mode,
         }
         try:
-            outcome = headless.run_file(kernel, graph, options=options, on_event=reporter)
+            outcome = headless.run_file(
+                kernel,
+                graph,
+                options=options,
+                on_event=reporter,
+                executor=executor,
+                executor_options=_executor_options(ray_address),
+            )
         finally:
             reporter.close()
         outputs = headless.graph_outputs(outcome)
@@ -118,6 +163,9 @@ def run(
         sys.exit(outcome.exit_code)
     except UsageError as exc:
         _fail(str(exc))
+    finally:
+        if kernel is not None:
+            kernel.close()  # executors that joined a cluster leave it
 
 
 @main.command()

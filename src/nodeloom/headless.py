@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import Callable, Mapping
@@ -10,7 +11,8 @@ from typing import Any
 
 import attrs
 
-from nodeloom.kernel.engine import RunEnvironment, run_graph
+from nodeloom.kernel.engine import RunEnvironment, RunResult, RunSpec, run_graph
+from nodeloom.kernel.executors import DEFAULT_EXECUTOR, executor_problem
 from nodeloom.kernel.graph import GraphSchemaError, graph_from_dict, graph_to_dict, strip_notes
 from nodeloom.kernel.host import Kernel
 from nodeloom.kernel.options import InvalidRunOption, parse_run_options
@@ -76,7 +78,14 @@ def run_file(
     *,
     options: Mapping[str, Any] | None = None,
     on_event: Callable[[Mapping[str, Any]], None] | None = None,
+    executor: str | None = None,
+    executor_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> HeadlessRun:
+    """Run a graph file; ``executor`` names one of ``kernel.executors`` (default: in-process).
+
+    Raises :class:`UsageError` for a bad file, bad options or an unusable executor.
+    """
+    remote = _executor_for(kernel, executor, executor_options or {})
     raw = read_graph_file(path)
     graph = normalized_graph(raw)
     name = str(raw.get("name") or Path(path).stem)
@@ -94,8 +103,43 @@ def run_file(
         debug=False,
     )
     with kernel.holder.pinned() as snapshot:
-        result = run_graph(graph, snapshot, run_options, env=env, on_event=on_event)
+        if remote is not None:
+            result = _run_on(remote, RunSpec(graph, snapshot, run_options), on_event)
+        else:
+            result = run_graph(graph, snapshot, run_options, env=env, on_event=on_event)
     return HeadlessRun(terminal=result.terminal, events=list(result.events), results=result.results, graph=graph)
+
+
+def _executor_for(kernel: Kernel, name: str | None, options: Mapping[str, Mapping[str, Any]]) -> Any:
+    """The executor to run on, configured; None for the in-process default (no cache, own stores)."""
+    executors = kernel.executors
+    for other, settings in options.items():
+        problem = executor_problem(executors, other)
+        if problem is not None:
+            raise UsageError(problem)
+        configure = getattr(executors[other], "configure", None)
+        try:
+            if callable(configure):
+                configure(settings)
+        except ValueError as exc:
+            raise UsageError(f"executor '{other}': {exc}") from None
+    if name is None or name == DEFAULT_EXECUTOR:
+        return None
+    problem = executor_problem(executors, name)
+    if problem is not None:
+        raise UsageError(problem)
+    return executors[name]
+
+
+def _run_on(executor: Any, spec: RunSpec, on_event: Callable[[Mapping[str, Any]], None] | None) -> RunResult:
+    async def main() -> RunResult:
+        run = await executor.submit(spec)
+        if on_event is not None:
+            run.subscribe(on_event)
+        terminal = await run.wait()
+        return RunResult(run.run_id, list(run.event_log), dict(run.results), terminal)
+
+    return asyncio.run(main())
 
 
 def validate_file(kernel: Kernel, path: str | Path):
