@@ -195,7 +195,7 @@ class UI:
 
     def wait_run_finished(self, timeout_ms: int = 30_000) -> str:
         """The log header's phase badge, once the run has ended."""
-        phase = self.tid("log-panel").locator(".nl-phase")
+        phase = self.tid("run-phase")
         self.page.wait_for_function(
             "el => ['completed', 'error', 'stopped'].includes(el.textContent.trim())",
             arg=phase.element_handle(), timeout=timeout_ms)

@@ -79,3 +79,13 @@ def test_screenshots(editor: UI, tmp_path: Path) -> None:
     editor.nav("plugins")
     editor.page.locator('[data-testid^="plugin-item-"]').first.wait_for()
     _shot(editor, "plugins")
+
+    # A training example mid-way or done: the live loss chart under the canvas.
+    view = editor.nav("examples")
+    view.get_by_test_id("example-load-Training/Token-Classifier").click()
+    editor.page.locator('[data-type="TrainingLoop"]').wait_for()
+    editor.run()
+    editor.wait_run_finished(timeout_ms=60_000)
+    editor.tid("loss-chart").locator('path[data-series="loss"]').wait_for()
+    _fit(editor)
+    _shot(editor, "training")

@@ -101,8 +101,24 @@ function toApiError(status: number, body: unknown): ApiError {
   return new ApiError(status, `http_${status}`, typeof body === 'string' ? body : null, body);
 }
 
+declare global {
+  interface Window {
+    __nodeloomPrefetch?: Record<string, Promise<Response> | undefined>;
+  }
+}
+
+/** A request index.html started while the bundle was still downloading; each is used once, as
+ * a later call must see fresh data. */
+function takePrefetched(path: string): Promise<Response> | undefined {
+  const store = typeof window === 'undefined' ? undefined : window.__nodeloomPrefetch;
+  const pending = store?.[path];
+  if (store && pending) delete store[path];
+  return pending;
+}
+
 export async function apiGet<T>(path: string): Promise<T> {
-  const response = await fetch(path, { headers: { Accept: 'application/json' } });
+  const prefetched = takePrefetched(path);
+  const response = (prefetched && (await prefetched.catch(() => null))) || (await fetch(path, { headers: { Accept: 'application/json' } }));
   const body = await readBody(response);
   if (!response.ok) throw toApiError(response.status, body);
   return body as T;

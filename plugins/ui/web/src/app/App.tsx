@@ -1,6 +1,6 @@
 // The application shell: navigation, the always-mounted editor, and the chosen library view.
-import { Component, useEffect, useMemo, useState, type ReactNode } from 'react';
-import { loadDefinitions } from '../defs/definitionsStore';
+import { Component, Suspense, useEffect, useMemo, useState, type ReactNode } from 'react';
+import { ensureDefinitions } from '../defs/definitionsStore';
 import { EditorBridgeContext } from '../editor/bridge';
 import { EditorPage } from '../editor/EditorPage';
 import { persistWorkspace } from '../editor/workspaceStore';
@@ -55,7 +55,7 @@ export function App() {
   const bridge = useMemo(() => createBridge(setView), []);
 
   useEffect(() => {
-    void loadDefinitions();
+    void ensureDefinitions();
     runController.start();
     const stopPersisting = persistWorkspace();
     return () => {
@@ -84,7 +84,9 @@ export function App() {
           {ViewComponent && (
             <div className="nl-view" data-testid={`view-${view}`}>
               <ViewBoundary viewId={view}>
-                <ViewComponent />
+                <Suspense fallback={<div className="nl-muted nl-view-loading">Loading…</div>}>
+                  <ViewComponent />
+                </Suspense>
               </ViewBoundary>
             </div>
           )}

@@ -10,7 +10,16 @@ let inflight: Promise<void> | null = null;
 // A registry swap during a fetch may not be reflected in its answer, so fetch once more after it.
 let again = false;
 
+let started = false;
+
+/** Loads the registry unless a load has already begun (main.tsx starts one before React renders). */
+export function ensureDefinitions(): Promise<void> {
+  if (started) return inflight ?? Promise.resolve();
+  return loadDefinitions();
+}
+
 export function loadDefinitions(): Promise<void> {
+  started = true;
   if (inflight) {
     again = true;
     return inflight;

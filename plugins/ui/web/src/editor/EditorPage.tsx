@@ -1,5 +1,5 @@
 // The editor: palette, tabbed canvas, right panel, and the log and loss chart below.
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useState, type CSSProperties } from 'react';
 import { LogPanel } from '../run/LogPanel';
 import { LossChart } from '../run/LossChart';
 import { useStore } from '../store/store';
@@ -7,6 +7,7 @@ import { addNodeAt } from './actions';
 import { Canvas } from './Canvas';
 import { Palette } from './Palette';
 import { RightPanel } from './RightPanel';
+import { RightResizer, useRightPanelWidth } from './RightResizer';
 import { useEditorShortcuts } from './shortcuts';
 import { TabBar } from './TabBar';
 import { Toolbar } from './Toolbar';
@@ -18,9 +19,10 @@ export function EditorPage({ visible }: { visible: boolean }) {
   useEffect(() => setInspected(null), [tabId]);
   useEditorShortcuts(visible);
   const onAdd = useCallback((nodeType: string) => void addNodeAt(nodeType), []);
+  const [rightWidth, setRightWidth] = useRightPanelWidth(inspected ? 'inspector' : 'params');
 
   return (
-    <div className="nl-editor" hidden={!visible}>
+    <div className="nl-editor" hidden={!visible} style={{ '--nl-right-width': `${rightWidth}px` } as CSSProperties}>
       <Palette onAdd={onAdd} />
       <main className="nl-centre">
         <TabBar />
@@ -31,7 +33,10 @@ export function EditorPage({ visible }: { visible: boolean }) {
           <LossChart />
         </div>
       </main>
-      <RightPanel tabId={tabId} inspectorNodeId={inspected} onCloseInspector={() => setInspected(null)} />
+      <div className="nl-right-wrap">
+        <RightResizer width={rightWidth} onResize={setRightWidth} />
+        <RightPanel tabId={tabId} inspectorNodeId={inspected} onCloseInspector={() => setInspected(null)} />
+      </div>
     </div>
   );
 }

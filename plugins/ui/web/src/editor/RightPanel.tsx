@@ -1,6 +1,6 @@
 // The right-hand panel: the selected node's params, the Inspector for its recorded outputs, or
 // the graph's own details and last validation report.
-import { memo } from 'react';
+import { memo, Suspense } from 'react';
 import type { PresetDefinition } from '../api/types';
 import { runController } from '../app/services';
 import { findPreset, resolveDefinition } from '../defs/definitions';
@@ -89,7 +89,9 @@ function RightPanelView({ tabId, inspectorNodeId, onCloseInspector }: Props) {
           </button>
         </header>
         {Inspector ? (
-          <Inspector runId={runId} nodeId={inspectorNodeId} definition={definition} />
+          <Suspense fallback={<div className="nl-muted">Loading the inspector…</div>}>
+            <Inspector runId={runId} nodeId={inspectorNodeId} definition={definition} />
+          </Suspense>
         ) : (
           <div className="nl-muted">The inspector is not part of this build.</div>
         )}

@@ -1,5 +1,5 @@
 // Run controls and graph file actions for the active tab.
-import { memo, useEffect, useRef, useState } from 'react';
+import { memo, useEffect, useRef, useState, type ReactNode } from 'react';
 import { apiGet, apiSend } from '../api/http';
 import type { ErrorMode } from '../api/types';
 import { runController } from '../app/services';
@@ -28,6 +28,42 @@ function useDevices(): string[] {
       .catch(() => undefined);
   }, []);
   return devices;
+}
+
+/** Less-used file actions. The items stay mounted while closed so their test ids and the file
+ * input keep working; a click on an item or anywhere outside closes the menu. */
+function MoreMenu({ children }: { children: ReactNode }) {
+  const [open, setOpen] = useState(false);
+  const root = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (!open) return;
+    const close = (event: Event) => {
+      if (event instanceof KeyboardEvent ? event.key === 'Escape' : !root.current?.contains(event.target as Node)) setOpen(false);
+    };
+    document.addEventListener('pointerdown', close);
+    document.addEventListener('keydown', close);
+    return () => {
+      document.removeEventListener('pointerdown', close);
+      document.removeEventListener('keydown', close);
+    };
+  }, [open]);
+  return (
+    <div className="nl-more" ref={root}>
+      <button
+        type="button"
+        data-testid="toolbar-more"
+        aria-haspopup="menu"
+        aria-expanded={open}
+        title="More actions"
+        onClick={() => setOpen((o) => !o)}
+      >
+        ⋯
+      </button>
+      <div className="nl-more-menu" role="menu" hidden={!open} onClick={() => setOpen(false)}>
+        {children}
+      </div>
+    </div>
+  );
 }
 
 function ToolbarView() {
@@ -123,9 +159,20 @@ function ToolbarView() {
         Note
       </button>
       <span className="nl-sep" />
-      <button type="button" onClick={() => fileInput.current?.click()} title="Open a graph JSON file">
-        Import
+      <button type="button" data-testid="save-graph-button" onClick={() => void save()} title="Save to the server's graphs folder">
+        Save
       </button>
+      <MoreMenu>
+        <button type="button" role="menuitem" onClick={() => fileInput.current?.click()} title="Open a graph JSON file">
+          Import JSON…
+        </button>
+        <button type="button" role="menuitem" data-testid="export-graph-button" onClick={() => downloadGraph(activeGraph())} title="Download the graph as JSON">
+          Export JSON
+        </button>
+        <button type="button" role="menuitem" data-testid="clear-cache-button" onClick={() => runController.clearCache()} title="Empty the server's execution cache">
+          Clear cache
+        </button>
+      </MoreMenu>
       <input
         ref={fileInput}
         type="file"
@@ -138,15 +185,6 @@ function ToolbarView() {
           if (file) void importFile(file);
         }}
       />
-      <button type="button" data-testid="export-graph-button" onClick={() => downloadGraph(activeGraph())} title="Download the graph as JSON">
-        Export
-      </button>
-      <button type="button" data-testid="save-graph-button" onClick={() => void save()} title="Save to the server's graphs folder">
-        Save
-      </button>
-      <button type="button" onClick={() => runController.clearCache()} title="Empty the server's execution cache">
-        Clear cache
-      </button>
       <span className={`nl-connection nl-connection-${connection}`} title={`Execution socket: ${connection}`}>
         {connection === 'open' ? 'connected' : connection}
       </span>

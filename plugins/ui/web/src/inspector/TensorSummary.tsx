@@ -27,7 +27,7 @@ export function TensorSummary({ body }: { body: TensorBody }) {
         shape [{body.full_shape.join(', ')}]{sliced && ` → [${body.sliced_shape.join(', ')}] (slice ${body.slice})`}
       </span>
       <span data-testid="tensor-dtype">{body.dtype}</span>
-      <span data-testid="tensor-stats" style={{ display: 'inline-flex', gap: 10 }}>
+      <span data-testid="tensor-stats" style={statsStyle}>
         {stats.length === 0 && <span style={{ opacity: 0.7 }}>no statistics for this dtype</span>}
         {stats.map(([label, value]) => (
           <span key={label}>
@@ -40,3 +40,11 @@ export function TensorSummary({ body }: { body: TensorBody }) {
 }
 
 const labelStyle: CSSProperties = { opacity: 0.6 };
+// A row of its own laid out as a grid, so no statistic is pushed out of a narrow panel.
+const statsStyle: CSSProperties = {
+  display: 'grid',
+  gridTemplateColumns: 'repeat(auto-fill, minmax(92px, 1fr))',
+  gap: '2px 10px',
+  flexBasis: '100%',
+  minWidth: 0,
+};

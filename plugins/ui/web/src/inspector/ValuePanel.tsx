@@ -54,7 +54,7 @@ export function ValuePanel({ runId, nodeId, port, entry, title }: Props) {
   const heat = tensor && tensor.sliced_shape.length === 2 && !tensor.dtype.includes('complex') ? (tensor.values as unknown[][]) : null;
 
   return (
-    <div data-testid="inspector-value" style={{ display: 'flex', flexDirection: 'column', gap: 6, minWidth: 0 }}>
+    <div data-testid="inspector-value" style={{ display: 'flex', flexDirection: 'column', gap: 6, minWidth: 0, flex: '1 1 300px' }}>
       <div style={{ display: 'flex', gap: 8, alignItems: 'baseline' }}>
         <strong style={{ fontSize: 13 }}>{title ?? port}</strong>
         {loading && <span style={{ fontSize: 11, opacity: 0.6 }}>loading…</span>}

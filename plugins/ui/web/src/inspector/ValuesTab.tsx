@@ -16,8 +16,9 @@ export function ValuesTab({ runId, inputs, outputs }: Props) {
   const current = all.find((r) => r.key === chosen && r.entry) ?? firstRecorded;
 
   return (
-    <div style={{ display: 'flex', gap: 10, alignItems: 'flex-start' }}>
-      <div style={{ width: 180, flexShrink: 0 }}>
+    // Wraps: in a narrow panel the port list sits above the values so the grid and heatmap get the full width.
+    <div style={{ display: 'flex', flexWrap: 'wrap', gap: 10, alignItems: 'flex-start' }}>
+      <div style={{ flex: '1 0 160px', maxWidth: 220, minWidth: 0 }}>
         <PortList title="Inputs" refs={inputs} selected={current?.key ?? null} onSelect={(r) => setChosen(r.key)} empty="no inputs" />
         <PortList title="Outputs" refs={outputs} selected={current?.key ?? null} onSelect={(r) => setChosen(r.key)} empty="no outputs" />
       </div>

@@ -21,7 +21,9 @@ function LogPanelView() {
     <section className="nl-log" data-testid="log-panel">
       <header className="nl-panel-header">
         <span>Log</span>
-        <span className={`nl-phase nl-phase-${phase}`}>{phase}</span>
+        <span className={`nl-phase nl-phase-${phase}`} data-testid="run-phase">
+          {phase}
+        </span>
         {log.length > SHOWN && <span className="nl-muted">showing last {SHOWN} of {log.length}</span>}
       </header>
       <div

@@ -86,7 +86,11 @@ export function CustomNodesView() {
       </label>
       {note && <p style={mutedStyle}>{note}</p>}
       <ErrorMessage error={actionError} testId="custom-action-error" />
-      {syntaxLine && <div style={{ color: 'var(--error, #f06a6a)', fontSize: 13 }}>{syntaxLine}</div>}
+      {syntaxLine && (
+        <div data-testid="custom-syntax-line" style={{ color: 'var(--error, #f06a6a)', fontSize: 13 }}>
+          {syntaxLine}
+        </div>
+      )}
       <ErrorMessage error={error} />
       {data && data.length === 0 && <p style={mutedStyle}>No custom node files yet.</p>}
       <ul style={listStyle}>

@@ -1,7 +1,7 @@
 import { createElement, type ReactNode } from 'react';
 import { parseInline, parseMarkdown, type Block } from './markdown';
 
-function inline(text: string): ReactNode[] {
+export function inline(text: string): ReactNode[] {
   return parseInline(text).map((span, i) => {
     switch (span.kind) {
       case 'code':
@@ -43,6 +43,11 @@ function renderBlock(block: Block, key: number): ReactNode {
         </p>
       );
   }
+}
+
+/** One line of inline Markdown, for short texts such as a plugin's description. */
+export function InlineMarkdown({ text }: { text: string }) {
+  return <>{inline(text)}</>;
 }
 
 export function Markdown({ source }: { source: string }) {

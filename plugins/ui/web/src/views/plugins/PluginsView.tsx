@@ -3,6 +3,7 @@ import { apiGet, apiSend } from '../../api/http';
 import { ErrorMessage } from '../common/ErrorMessage';
 import { ViewFrame, listStyle, mutedStyle, rowStyle } from '../common/layout';
 import { useResource } from '../common/useResource';
+import { InlineMarkdown } from './Markdown';
 import { PluginDetails } from './PluginDetails';
 import type { PluginItem, ReloadError, ReloadReply, ToggleReply } from './types';
 
@@ -92,7 +93,11 @@ export function PluginsView() {
                   {plugin.version ? ` · v${plugin.version}` : ''} · {plugin.enabled ? 'enabled' : 'disabled'} · {plugin.nodes.length} nodes
                   {plugin.presets.length ? ` · ${plugin.presets.length} presets` : ''}
                 </span>
-                {plugin.description && <div style={mutedStyle}>{plugin.description}</div>}
+                {plugin.description && (
+                  <div style={mutedStyle} className="nl-markdown">
+                    <InlineMarkdown text={plugin.description} />
+                  </div>
+                )}
                 {plugin.error && (
                   <div data-testid={`plugin-error-${plugin.id}`} style={{ color: 'var(--error, #f06a6a)', fontSize: 12 }}>
                     {plugin.error}

@@ -48,19 +48,21 @@ export function parseMarkdown(source: string): Block[] {
 
 export type Span = { kind: 'text' | 'code' | 'bold' | 'em'; text: string } | { kind: 'link'; text: string; href: string };
 
-/** Inline `code`, **bold**, *em* and [links](http…); other syntax is left as typed. */
+/** Inline `code` (and reST ``code``, as plugin docstrings write it), **bold**, *em* and [links](http…);
+ * other syntax is left as typed. */
 export function parseInline(text: string): Span[] {
   const spans: Span[] = [];
-  const pattern = /`([^`]+)`|\*\*([^*]+)\*\*|\*([^*]+)\*|\[([^\]]+)\]\(([^)\s]+)\)/g;
+  const pattern = /``(.+?)``|`([^`]+)`|\*\*([^*]+)\*\*|\*([^*]+)\*|\[([^\]]+)\]\(([^)\s]+)\)/g;
   let last = 0;
   for (let m = pattern.exec(text); m; m = pattern.exec(text)) {
     if (m.index > last) spans.push({ kind: 'text', text: text.slice(last, m.index) });
-    if (m[1] !== undefined) spans.push({ kind: 'code', text: m[1] });
-    else if (m[2] !== undefined) spans.push({ kind: 'bold', text: m[2] });
-    else if (m[3] !== undefined) spans.push({ kind: 'em', text: m[3] });
-    else if (/^https?:\/\//i.test(m[5])) spans.push({ kind: 'link', text: m[4], href: m[5] });
+    const code = m[1] ?? m[2];
+    if (code !== undefined) spans.push({ kind: 'code', text: code });
+    else if (m[3] !== undefined) spans.push({ kind: 'bold', text: m[3] });
+    else if (m[4] !== undefined) spans.push({ kind: 'em', text: m[4] });
+    else if (/^https?:\/\//i.test(m[6])) spans.push({ kind: 'link', text: m[5], href: m[6] });
     // Non-http links (javascript:, relative paths into the distribution) stay plain text.
-    else spans.push({ kind: 'text', text: m[4] });
+    else spans.push({ kind: 'text', text: m[5] });
     last = m.index + m[0].length;
   }
   if (last < text.length) spans.push({ kind: 'text', text: text.slice(last) });
