@@ -40,10 +40,12 @@ def installed(tmp_path_factory):
     venv.EnvBuilder(with_pip=True).create(env_dir)
     bin_dir = env_dir / "bin"
     torch_spec = os.environ.get("NODELOOM_TORCH_SPEC", "torch==2.13.0")
-    _run([str(bin_dir / "python"), "-m", "pip", "install", "-q", torch_spec, "pytest", *map(str, wheels)], tmp)
+    # A clean environment for pip too: a PYTHONPATH left by an earlier test (Ray's driver sets one)
+    # would make pip see the repo's editable nodeloom as already installed and skip the wheel.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "NODELOOM_", "VIRTUAL_ENV"))}
+    _run([str(bin_dir / "python"), "-m", "pip", "install", "-q", torch_spec, "pytest", *map(str, wheels)], tmp, env)
     work = tmp / "work"
     work.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "NODELOOM_", "VIRTUAL_ENV"))}
     env["NODELOOM_DATA_DIR"] = str(tmp / "data")
     return bin_dir, work, env
 
