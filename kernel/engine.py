@@ -39,7 +39,7 @@ from .events import (
     Subscriber,
     result_log,
 )
-from .executors import NodeRunner, WorkerPool, follow
+from .executors import NodeRunner, SinkRunView, WorkerPool
 from .extensions import call_optional, mapping_nbytes, node_contexts, resolve_device
 from .options import RunOptions, parse_run_options
 from .outputs import RunOutputStore
@@ -319,7 +319,7 @@ def _ms(seconds: float) -> int:
 # -- the run -------------------------------------------------------------------------------------
 
 
-class Run:
+class Run(SinkRunView):
     """One execution: a handle for consumers and the scheduler that drives it.
 
     Consumers use :attr:`run_id`, :attr:`state`, :meth:`events`, :meth:`subscribe`,
@@ -374,36 +374,7 @@ class Run:
             ext for ext in env.extensions if callable(getattr(ext, "after_node", None))
         ]
 
-    # -- consumer API ----------------------------------------------------------------------
-
-    @property
-    def state(self) -> str:
-        terminal = self.sink.terminal
-        return "running" if terminal is None else STATE_OF_TERMINAL[terminal["type"]]
-
-    @property
-    def done(self) -> bool:
-        return self.sink.closed
-
-    @property
-    def terminal(self) -> dict[str, Any] | None:
-        return self.sink.terminal
-
-    @property
-    def event_log(self) -> list[dict[str, Any]]:
-        """Every event so far, from seq 1 (a live list; copy it to keep a snapshot)."""
-        return self.sink.events
-
-    def events(self, after_seq: int = 0) -> AsyncIterator[dict[str, Any]]:
-        """Every event with ``seq > after_seq`` in order, ending after the terminal event."""
-        return follow(self.sink, after_seq)
-
-    def subscribe(self, callback: Subscriber, *, after_seq: int = 0) -> None:
-        """Push delivery on the loop thread: past events with ``seq > after_seq``, then live ones."""
-        self.sink.subscribe(callback, after_seq=after_seq)
-
-    def unsubscribe(self, callback: Subscriber) -> None:
-        self.sink.unsubscribe(callback)
+    # -- consumer API (state, events, subscriptions: SinkRunView) ----------------------------
 
     @property
     def bodies_in_flight(self) -> int:

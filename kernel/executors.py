@@ -40,7 +40,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from .events import EventSink
+from .events import STATE_OF_TERMINAL, EventSink
 
 log = logging.getLogger("nodeloom.engine")
 
@@ -133,6 +133,46 @@ async def follow(sink: EventSink, after_seq: int = 0) -> AsyncIterator[dict[str,
             await waiter[0]
     finally:
         sink.remove_listener(wake)
+
+
+class SinkRunView:
+    """The consumer side of a run handle, derived from its :class:`~.events.EventSink`.
+
+    Every executor's handle numbers and stores its events in a sink; what a transport reads
+    (state, terminal event, log, subscriptions) follows from it alone, so the local engine's
+    ``Run`` and plugin handles share this instead of each restating it. Subclasses set ``sink``.
+    """
+
+    sink: EventSink
+
+    @property
+    def state(self) -> str:
+        terminal = self.sink.terminal
+        return "running" if terminal is None else STATE_OF_TERMINAL[terminal["type"]]
+
+    @property
+    def done(self) -> bool:
+        return self.sink.closed
+
+    @property
+    def terminal(self) -> dict[str, Any] | None:
+        return self.sink.terminal
+
+    @property
+    def event_log(self) -> list[dict[str, Any]]:
+        """Every event so far, from seq 1 (a live list; copy it to keep a snapshot)."""
+        return self.sink.events
+
+    def events(self, after_seq: int = 0) -> AsyncIterator[dict[str, Any]]:
+        """Every event with ``seq > after_seq`` in order, ending after the terminal event."""
+        return follow(self.sink, after_seq)
+
+    def subscribe(self, callback: Callable[[dict[str, Any]], None], *, after_seq: int = 0) -> None:
+        """Push delivery on the loop thread: past events with ``seq > after_seq``, then live ones."""
+        self.sink.subscribe(callback, after_seq=after_seq)
+
+    def unsubscribe(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        self.sink.unsubscribe(callback)
 
 
 class ExecutorRegistry:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import ray
@@ -32,12 +32,10 @@ from nodeloom.kernel.events import (
     EXECUTION_STOPPED,
     NODE_STATUS,
     OUTPUTS_KEY,
-    STATE_OF_TERMINAL,
     TERMINAL_TYPES,
     EventSink,
-    Subscriber,
 )
-from nodeloom.kernel.executors import follow
+from nodeloom.kernel.executors import SinkRunView
 
 from .pool import Slot
 from .shipping import Inline, is_packed
@@ -58,7 +56,7 @@ class WorkerLost(Exception):
     """The worker can no longer report on the run."""
 
 
-class RemoteRun:
+class RemoteRun(SinkRunView):
     """One run executing on a Ray worker (created by :class:`~.executor.RayExecutor`)."""
 
     def __init__(self, spec: RunSpec, executor: RayExecutor, payload: Callable[[], dict[str, Any]]) -> None:
@@ -87,34 +85,8 @@ class RemoteRun:
     # -- consumer API (as nodeloom.kernel.engine.Run) ------------------------------------------
 
     @property
-    def state(self) -> str:
-        terminal = self.sink.terminal
-        return "running" if terminal is None else STATE_OF_TERMINAL[terminal["type"]]
-
-    @property
-    def done(self) -> bool:
-        return self.sink.closed
-
-    @property
-    def terminal(self) -> dict[str, Any] | None:
-        return self.sink.terminal
-
-    @property
-    def event_log(self) -> list[dict[str, Any]]:
-        return self.sink.events
-
-    @property
     def bodies_in_flight(self) -> int:
         return 0  # bodies left running on a worker are the worker's, which is then retired
-
-    def events(self, after_seq: int = 0) -> AsyncIterator[dict[str, Any]]:
-        return follow(self.sink, after_seq)
-
-    def subscribe(self, callback: Subscriber, *, after_seq: int = 0) -> None:
-        self.sink.subscribe(callback, after_seq=after_seq)
-
-    def unsubscribe(self, callback: Subscriber) -> None:
-        self.sink.unsubscribe(callback)
 
     def join_workers(self, timeout: float) -> None:
         """Nothing runs in this process's threads."""
