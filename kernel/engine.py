@@ -410,10 +410,6 @@ class Run(SinkRunView):
             self._suppress_node_events = True
             self._stop()
 
-    def cancel_threadsafe(self, reason: str = "stop") -> None:
-        """Alias of :meth:`request_cancel`, named for callers outside the loop (signal handlers)."""
-        self.request_cancel(reason)
-
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:

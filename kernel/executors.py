@@ -174,6 +174,14 @@ class SinkRunView:
     def unsubscribe(self, callback: Callable[[dict[str, Any]], None]) -> None:
         self.sink.unsubscribe(callback)
 
+    def request_cancel(self, reason: str = "stop") -> None:
+        """Ask the run to stop; every handle implements this its own way."""
+        raise NotImplementedError
+
+    def cancel_threadsafe(self, reason: str = "stop") -> None:
+        """Alias of ``request_cancel``, named for callers outside the loop (signal handlers)."""
+        self.request_cancel(reason)
+
 
 class ExecutorRegistry:
     """Named executors; ``register`` is the callback handed to the ``register_executors`` hook."""

@@ -17,6 +17,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "fsync_dir",
     "json_dumps_safe",
     "json_text",
     "temp_path_for",
@@ -29,8 +30,8 @@ def temp_path_for(path: str | os.PathLike[str], suffix: str = ".tmp") -> Path:
     return final.with_name(f".{final.name}.{secrets.token_hex(8)}{suffix}")
 
 
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not every platform allows opening a directory.
+def fsync_dir(folder: str | os.PathLike[str]) -> None:
+    """Make a rename into ``folder`` durable (best effort: not every platform opens directories)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -63,7 +64,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
     return final
 
 

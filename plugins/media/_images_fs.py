@@ -21,7 +21,6 @@ from nodeloom.kernel.paths import PathError, check_relpath
 
 __all__ = [
     "bad_path",
-    "fsync_dir",
     "is_addressable",
     "is_directory",
     "is_regular",
@@ -69,20 +68,6 @@ def is_regular(st: os.stat_result | None) -> bool:
 
 def is_directory(st: os.stat_result | None) -> bool:
     return st is not None and stat_mod.S_ISDIR(st.st_mode)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename into ``folder`` durable; best effort where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def is_addressable(relpath: str) -> bool:

@@ -21,7 +21,7 @@ from typing import Any
 
 from nodeloom.api import ApiError
 from nodeloom.api.files import invalid_name, target_lock
-from nodeloom.kernel.fsutil import atomic_write_json, temp_path_for
+from nodeloom.kernel.fsutil import atomic_write_json, fsync_dir, temp_path_for
 
 __all__ = [
     "CHUNKS_SUFFIX",
@@ -110,25 +110,12 @@ def _chunk_sizes(chunk_dir: Path) -> dict[int, int]:
     return sizes
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _assemble(chunk_dir: Path, total: int, target: Path) -> int:
     """Concatenate the chunks in index order into a ``.part`` file and rename it over ``target``."""
     if total == 1:
         # The one chunk is already a complete, fsynced file on this file system: a rename is enough.
         os.replace(chunk_dir / "0.chunk", target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         return target.stat().st_size
     part = temp_path_for(target, ".part")
     try:
@@ -143,7 +130,7 @@ def _assemble(chunk_dir: Path, total: int, target: Path) -> int:
     except BaseException:
         part.unlink(missing_ok=True)
         raise
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     return size
 
 

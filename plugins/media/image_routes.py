@@ -14,7 +14,8 @@ from nodeloom.api import ApiError, FormFields, body_limit, current_settings, rou
 from nodeloom.api.files import send_attachment, target_lock
 from nodeloom.api.settings import MULTIPART_SLACK_BYTES
 from nodeloom.api.uploads import MultipartUpload, receive_multipart
-from ._images_fs import fsync_dir, is_addressable, is_directory, is_regular, resolve_in, stat_of, walk_files
+from nodeloom.kernel.fsutil import fsync_dir
+from ._images_fs import is_addressable, is_directory, is_regular, resolve_in, stat_of, walk_files
 
 __all__ = ["IMAGE_EXTENSIONS", "IMAGE_MIME_TYPES", "blueprint", "is_image_name"]
 

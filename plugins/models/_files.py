@@ -14,6 +14,7 @@ import attrs
 
 from nodeloom.api import ApiError
 from nodeloom.api.files import confined, target_lock
+from nodeloom.kernel.fsutil import fsync_dir
 from nodeloom.kernel.paths import PathError, check_relpath
 
 from ._names import is_model_name, is_reserved_category
@@ -128,3 +129,4 @@ def install_upload(root: Path, relpath: str, staged: Path, overwrite: bool) -> N
         if os.path.lexists(target) and (not overwrite or target.is_dir()):
             raise ApiError(409, "file_exists", f"File already exists: {relpath}")
         os.replace(staged, target)
+        fsync_dir(target.parent)

@@ -115,9 +115,6 @@ class RemoteRun(SinkRunView):
         grace = self.options.cancel_grace_s + STOP_MARGIN_S
         self._timers.append(self._loop.call_later(grace, self._force_stop))
 
-    def cancel_threadsafe(self, reason: str = "stop") -> None:
-        self.request_cancel(reason)
-
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:

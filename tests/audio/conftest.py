@@ -11,23 +11,19 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from nodeloom.api import create_app
 from nodeloom.kernel.host import Kernel
 from nodeloom.plugins.audio import _ffmpeg
-from tests.api.support import client_for, make_kernel, make_settings
 
 RATE = 16_000
 TONE_HZ = 440
 TONE_S = 5.0
 SESSION = "s1"
 NODE_DIR = "LoadAudio_n1"
-PLUGINS = {"api": "nodeloom.plugins.api_routes", "audio": "nodeloom.plugins.audio"}
 
 
 def _ffmpeg_bin() -> str:
@@ -92,10 +88,8 @@ def _no_ffmpeg_override(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def kernel(tmp_path: Path) -> Iterator[Kernel]:
-    k = make_kernel(tmp_path, first_party=PLUGINS, third_party={})
-    yield k
-    k.close()
+def plugin_entry_points() -> dict[str, str]:
+    return {"audio": "nodeloom.plugins.audio"}
 
 
 @pytest.fixture
@@ -121,13 +115,6 @@ def upload(uploads: Path, need: Callable[[str], Path]) -> Callable[..., str]:
         return f"/temp/uploads/{SESSION}/{NODE_DIR}/{target.name}"
 
     return put
-
-
-@pytest.fixture
-async def client(kernel: Kernel) -> AsyncIterator[Any]:
-    app = create_app(kernel, make_settings(kernel.data_dir))
-    async with app.test_app():
-        yield client_for(app)
 
 
 @pytest.fixture

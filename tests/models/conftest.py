@@ -4,15 +4,12 @@ a test client, and a loopback HTTP server standing in for the internet (tests ne
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from nodeloom.api import create_app
 from nodeloom.kernel.host import Kernel
-from tests.api.support import client_for, make_kernel, make_settings
 from tests.models.support import FakeRemote
 
 FIRST_PARTY = {"api": "nodeloom.plugins.api_routes", "models": "nodeloom.plugins.models"}
@@ -33,32 +30,13 @@ def _offline_hub(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def kernel(tmp_path: Path) -> Iterator[Kernel]:
-    k = make_kernel(tmp_path, first_party=FIRST_PARTY, third_party={})
-    yield k
-    k.close()
+def plugin_entry_points() -> dict[str, str]:
+    return {"models": FIRST_PARTY["models"]}
 
 
 @pytest.fixture
 def models_dir(kernel: Kernel) -> Path:
     return kernel.data_dir.area("models")
-
-
-@pytest.fixture
-def settings_env() -> dict[str, str]:
-    """Extra environment for the app's settings (limits); tests override it."""
-    return {}
-
-
-@pytest.fixture
-def app(kernel: Kernel, settings_env: dict[str, str]) -> Any:
-    return create_app(kernel, make_settings(kernel.data_dir, settings_env))
-
-
-@pytest.fixture
-async def client(app: Any) -> AsyncIterator[Any]:
-    async with app.test_app():
-        yield client_for(app)
 
 
 @pytest.fixture

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from nodeloom.api import create_app
-from nodeloom.kernel.host import Kernel
-from tests.api.support import client_for, make_kernel, make_settings
-from tests.ui.support import ASSET_CSS, ASSET_JS, INDEX_HTML, UI_PLUGINS
+from tests.ui.support import ASSET_CSS, ASSET_JS, INDEX_HTML
 
 
 @pytest.fixture
-def kernel(tmp_path: Path) -> Iterator[Kernel]:
-    k = make_kernel(tmp_path, first_party=UI_PLUGINS, third_party={})
-    yield k
-    k.close()
+def plugin_entry_points() -> dict[str, str]:
+    return {"ui": "nodeloom.plugins.ui"}
 
 
 @pytest.fixture
@@ -40,10 +33,3 @@ def missing_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "no-bundle"
     monkeypatch.setenv("NODELOOM_UI_DIST", str(folder))
     return folder
-
-
-@pytest.fixture
-async def client(kernel: Kernel) -> AsyncIterator[Any]:
-    app = create_app(kernel, make_settings(kernel.data_dir))
-    async with app.test_app():
-        yield client_for(app)

@@ -4,7 +4,7 @@ import { useResource } from '../views/common/useResource';
 import { fetchGrads, gradPort } from './api';
 import { formatNumber } from './format';
 import type { GradEntry, HealthStatus, OutputEntry } from './types';
-import { ValuePanel } from './ValuePanel';
+import { ListedValuePanel } from './ValuePanel';
 
 interface Props {
   runId: string;
@@ -83,14 +83,7 @@ export function BackwardTab({ runId, nodeId, listing }: Props) {
         </tbody>
       </table>
       {open && port && (
-        <ValuePanel
-          key={`${runId}\u0000${nodeId}\u0000${port}`}
-          runId={runId}
-          nodeId={nodeId}
-          port={port}
-          entry={listing.find((e) => e.node_id === nodeId && e.port === port) ?? null}
-          title={`∂loss/∂${open.port}`}
-        />
+        <ListedValuePanel runId={runId} nodeId={nodeId} port={port} listing={listing} title={`∂loss/∂${open.port}`} />
       )}
     </div>
   );

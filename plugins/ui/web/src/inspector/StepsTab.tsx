@@ -4,7 +4,7 @@ import { useResource } from '../views/common/useResource';
 import { fetchSteps, stepPort } from './api';
 import { formatNumber } from './format';
 import type { OutputEntry } from './types';
-import { ValuePanel } from './ValuePanel';
+import { ListedValuePanel } from './ValuePanel';
 
 interface Props {
   runId: string;
@@ -61,14 +61,7 @@ export function StepsTab({ runId, nodeId, listing }: Props) {
         ))}
       </ol>
       {open && port && (
-        <ValuePanel
-          key={`${runId}\u0000${nodeId}\u0000${port}`}
-          runId={runId}
-          nodeId={nodeId}
-          port={port}
-          entry={listing.find((e) => e.node_id === nodeId && e.port === port) ?? null}
-          title={`step ${open.index}: ${open.key}`}
-        />
+        <ListedValuePanel runId={runId} nodeId={nodeId} port={port} listing={listing} title={`step ${open.index}: ${open.key}`} />
       )}
     </div>
   );

@@ -80,3 +80,15 @@ export function ValuePanel({ runId, nodeId, port, entry, title }: Props) {
     </div>
   );
 }
+
+/** A port of `nodeId` found in the run's output listing (the Steps and Backward tabs' values). */
+export function ListedValuePanel({ listing, ...props }: Omit<Props, 'entry'> & { listing: OutputEntry[] }) {
+  const { runId, nodeId, port } = props;
+  return (
+    <ValuePanel
+      key={`${runId}\u0000${nodeId}\u0000${port}`}
+      {...props}
+      entry={listing.find((e) => e.node_id === nodeId && e.port === port) ?? null}
+    />
+  );
+}
