@@ -387,17 +387,6 @@ class Run(SinkRunView):
         if self._pool is not None:
             self._pool.join(timeout)
 
-    async def wait(self) -> dict[str, Any]:
-        """The terminal event, once emitted."""
-        if self._terminal is None:
-            raise RuntimeError("run not started")
-        return await asyncio.shield(self._terminal)
-
-    async def cancel(self, reason: str = "stop") -> dict[str, Any]:
-        """Cancel the run (no-op once finished) and return its terminal event."""
-        self.request_cancel(reason)
-        return await self.wait()
-
     def request_cancel(self, reason: str = "stop") -> None:
         """Set the cancellation flag without waiting (any thread).
 

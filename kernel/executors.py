@@ -144,6 +144,8 @@ class SinkRunView:
     """
 
     sink: EventSink
+    #: Resolved with the terminal event; created when the run starts on its loop.
+    _terminal: asyncio.Future | None = None
 
     @property
     def state(self) -> str:
@@ -173,6 +175,17 @@ class SinkRunView:
 
     def unsubscribe(self, callback: Callable[[dict[str, Any]], None]) -> None:
         self.sink.unsubscribe(callback)
+
+    async def wait(self) -> dict[str, Any]:
+        """The terminal event, once emitted."""
+        if self._terminal is None:
+            raise RuntimeError("run not started")
+        return await asyncio.shield(self._terminal)
+
+    async def cancel(self, reason: str = "stop") -> dict[str, Any]:
+        """Cancel the run (no-op once finished) and return its terminal event."""
+        self.request_cancel(reason)
+        return await self.wait()
 
     def request_cancel(self, reason: str = "stop") -> None:
         """Ask the run to stop; every handle implements this its own way."""

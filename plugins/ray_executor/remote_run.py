@@ -91,15 +91,6 @@ class RemoteRun(SinkRunView):
     def join_workers(self, timeout: float) -> None:
         """Nothing runs in this process's threads."""
 
-    async def wait(self) -> dict[str, Any]:
-        if self._terminal is None:
-            raise RuntimeError("run not started")
-        return await asyncio.shield(self._terminal)
-
-    async def cancel(self, reason: str = "stop") -> dict[str, Any]:
-        self.request_cancel(reason)
-        return await self.wait()
-
     def request_cancel(self, reason: str = "stop") -> None:
         """Ask the worker to stop the run (any thread); the first reason wins."""
         if self._loop is None:
